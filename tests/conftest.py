@@ -1,0 +1,38 @@
+"""Shared fixtures: a real Azurite blob server, and a small model trained once per test session."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import AZURITE_KEY, DEMO_DATA, ROOT, free_port, run_cli, stop_process, wait_for_port
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory) -> str:
+    """Connection string of a fresh Azurite blob service (the npm package, a real server)."""
+    binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        pytest.fail("Azurite is not installed: run `make install` (npm ci)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("azurite")
+    proc = subprocess.Popen(
+        [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(workdir),
+         "--skipApiVersionCheck", "--silent", "--loose"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+               f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory) -> Path:
+    """An artifact trained on the demo data with the default schedule."""
+    out = tmp_path_factory.mktemp("models") / "demo"
+    run_cli("train", "--data", str(DEMO_DATA), "--out", str(out), "--seed", "3")
+    return out

@@ -1,0 +1,87 @@
+"""A short training run -> artifact -> both runtimes agree; the CLI's evaluate and its errors."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from helpers import DEMO_DATA, run_cli
+from inference_container.artifact import load_model
+from training_jobs import data
+
+
+def test_artifact_has_every_file_and_its_metadata(demo_model):
+    for name in ("model.h5", "model.onnx", "metadata.json", "metrics.json"):
+        assert (demo_model / name).stat().st_size > 0, name
+    meta = json.loads((demo_model / "metadata.json").read_text())
+    dataset = data.load(DEMO_DATA)
+    assert meta["intents"] == dataset.intents
+    assert meta["data_hash"] == dataset.fingerprint()
+    assert meta["oos_mode"] == "threshold" and 0 < meta["threshold"] < 1
+    assert meta["training"]["seed"] == 3
+    steps = meta["training"]["epochs"] * (meta["training"]["train_examples"] // meta["training"]["batch_size"])
+    assert steps >= 800  # small data still gets enough updates
+    assert len(meta["vocab"]) == 30522
+    metrics = json.loads((demo_model / "metrics.json").read_text())
+    assert metrics["val"]["examples"] > 0
+
+
+def test_onnx_and_keras_runtimes_give_the_same_answers(demo_model):
+    texts = [e.text for e in data.load(DEMO_DATA).splits["train"]][::3]
+    onnx_model, keras_model = load_model(demo_model, "onnx"), load_model(demo_model, "keras")
+    a, b = onnx_model.parse(texts), keras_model.parse(texts)
+    assert [r["intent"]["name"] for r in a] == [r["intent"]["name"] for r in b]
+    assert [[(e["entity"], e["start"], e["end"]) for e in r["entities"]] for r in a] == \
+           [[(e["entity"], e["start"], e["end"]) for e in r["entities"]] for r in b]
+    conf_a = np.array([r["intent"]["confidence"] for r in a])
+    conf_b = np.array([r["intent"]["confidence"] for r in b])
+    assert np.allclose(conf_a, conf_b, atol=2e-4)
+
+
+def test_a_text_alone_or_padded_in_a_batch_gets_the_same_result(demo_model):
+    model = load_model(demo_model)
+    texts = ["where is my order A-1234", "do you have red Nike running shoes in stock please today"]
+    alone = [model.parse([t])[0] for t in texts]
+    assert model.parse(texts) == alone
+
+
+def test_the_trained_model_has_learned_the_demo(demo_model):
+    """A user-visible sanity check: a training utterance comes back with its intent and entity."""
+    model = load_model(demo_model)
+    result = model.parse(["where is my order B-5521"])[0]
+    assert result["intent"]["name"] == "order_status"
+    assert [(e["entity"], e["value"]) for e in result["entities"]] == [("order_id", "B-5521")]
+
+
+def test_evaluate_prints_metrics_json(demo_model):
+    out = run_cli("evaluate", "--model", str(demo_model), "--data", str(DEMO_DATA), "--split", "train")
+    metrics = json.loads(out.stdout)
+    for key in ("intent_accuracy", "in_scope_accuracy", "oos_recall", "intent_macro_f1",
+                "entity_precision", "entity_recall", "entity_f1", "per_intent_f1", "most_confused"):
+        assert key in metrics
+    assert metrics["intent_accuracy"] > 0.9
+    assert metrics["oos_recall"] is None  # the demo data has no out-of-scope examples
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "nope.yml", "--out", "x"], "nope.yml: path: no such file or folder"),
+    (["evaluate", "--model", "training_jobs", "--data", str(DEMO_DATA), "--split", "train"], "no metadata.json: not a model artifact"),
+    (["promote", "1.0.0"], "no registry: pass --registry"),
+])
+def test_cli_errors_are_one_clear_line(args, message, tmp_path):
+    proc = run_cli(*args, check=False, env={"NLU_REGISTRY": ""})
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_train_on_bad_data_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yml"
+    shutil.copy(DEMO_DATA, bad)
+    bad.write_text(bad.read_text().replace("- where is my order\n", "- where is [my order\n", 1))
+    proc = run_cli("train", "--data", str(bad), "--out", str(tmp_path / "m"), check=False)
+    assert proc.returncode == 2
+    assert f"{bad}: line " in proc.stderr and "unbalanced annotation bracket" in proc.stderr
+    assert not (tmp_path / "m").exists()

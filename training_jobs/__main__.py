@@ -1,0 +1,137 @@
+"""Command line: train, evaluate, register, promote, rollback, versions.
+
+    python -m training_jobs train --data PATH --out DIR [--epochs N] [--seed N] [--oos-mode class|threshold]
+    python -m training_jobs evaluate --model DIR --data PATH [--split test] [--runtime onnx|keras]
+    python -m training_jobs register --model DIR [--registry LOC]
+    python -m training_jobs promote VERSION [--registry LOC]
+    python -m training_jobs rollback [--registry LOC]
+    python -m training_jobs versions [--registry LOC]
+
+A registry LOC is a folder or azure://CONTAINER (connection string from the environment); it
+defaults to $NLU_REGISTRY. Under `horovodrun`, `train` runs data-parallel across the ranks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training_jobs", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model and write an artifact folder")
+    t.add_argument("--data", required=True, help=".yml/.yaml, .csv (text,intent), CLINC150 .json or a SNIPS folder")
+    t.add_argument("--out", required=True)
+    t.add_argument("--epochs", type=int, help="default: 20, more on small data sets")
+    t.add_argument("--seed", type=int, default=13)
+    t.add_argument("--oos-mode", choices=("class", "threshold"))
+    t.add_argument("--batch-size", type=int, help="default: 64, smaller on small data sets")
+    e = sub.add_parser("evaluate", help="print metrics of an artifact on a data split as JSON")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", default="test")
+    e.add_argument("--runtime", choices=("onnx", "keras"), default="onnx")
+    for name, help_ in (("register", "upload an artifact as the next version"),
+                        ("promote", "point production at a version"),
+                        ("rollback", "point production back at the version before"),
+                        ("versions", "list versions and the production pointer")):
+        r = sub.add_parser(name, help=help_)
+        r.add_argument("--registry", default=os.environ.get("NLU_REGISTRY"))
+        if name == "register":
+            r.add_argument("--model", required=True)
+        if name == "promote":
+            r.add_argument("version")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from inference_container.artifact import ArtifactError
+    from inference_container.registry import RegistryError
+
+    from .data import DataError
+
+    try:
+        return COMMANDS[args.command](args)
+    except DataError as e:
+        print(f"error: bad training data: {e}", file=sys.stderr)
+        return 2
+    except (ArtifactError, RegistryError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _train(args) -> int:
+    from . import data
+    from .train import TrainConfig, summary, train
+
+    dataset = data.load(args.data)
+    cfg = TrainConfig(epochs=args.epochs, seed=args.seed, oos_mode=args.oos_mode, batch_size=args.batch_size)
+    metrics = train(dataset, args.out, cfg)
+    if metrics is not None:
+        print(json.dumps({"artifact": args.out, **summary(metrics), "training": metrics["training"]}, indent=1))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from inference_container.artifact import load_model
+
+    from . import data
+    from .evaluate import evaluate
+
+    dataset = data.load(args.data)
+    if args.split not in dataset.splits:
+        raise ValueError(f"{args.data} has no split {args.split!r}; it has {', '.join(dataset.splits)}")
+    model = load_model(args.model, args.runtime)
+    print(json.dumps({"model_version": model.version, "split": args.split,
+                      **evaluate(model, dataset.splits[args.split])}, indent=1))
+    return 0
+
+
+def _registry(args):
+    from inference_container.registry import RegistryError, open_registry
+
+    if not args.registry:
+        raise RegistryError("no registry: pass --registry LOC or set NLU_REGISTRY")
+    return open_registry(args.registry)
+
+
+def _register(args) -> int:
+    print(json.dumps({"registered": _registry(args).register(args.model)}))
+    return 0
+
+
+def _promote(args) -> int:
+    from inference_container.registry import Conflict
+
+    try:
+        print(json.dumps({"production": _registry(args).promote(args.version)}))
+    except Conflict:
+        print("error: production changed while promoting (another promotion won); check and retry",
+              file=sys.stderr)
+        return 3
+    return 0
+
+
+def _rollback(args) -> int:
+    print(json.dumps({"production": _registry(args).rollback()}))
+    return 0
+
+
+def _versions(args) -> int:
+    reg = _registry(args)
+    doc, _ = reg.production()
+    print(json.dumps({"versions": reg.versions(), "production": doc}, indent=1))
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "register": _register, "promote": _promote,
+            "rollback": _rollback, "versions": _versions}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Horovod when launched by `horovodrun` (or an MPI job), a single process otherwise.
+
+The single-process path imports nothing from Horovod, so training works without it installed.
+"""
+from __future__ import annotations
+
+import os
+
+LAUNCHER_VARS = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+
+
+class Single:
+    rank, size = 0, 1
+
+    def optimizer(self, opt):
+        return opt
+
+    def callbacks(self) -> list:
+        return []
+
+    def mean(self, value: float) -> float:
+        return value
+
+
+class Horovod:
+    """Data-parallel training: wrapped optimizer, rank-0 broadcast, averaged metrics."""
+
+    def __init__(self) -> None:
+        import horovod.tensorflow.keras as hvd
+
+        hvd.init()
+        self.hvd = hvd
+        self.rank, self.size = hvd.rank(), hvd.size()
+
+    def optimizer(self, opt):
+        return self.hvd.DistributedOptimizer(opt)
+
+    def callbacks(self) -> list:
+        return [
+            self.hvd.callbacks.BroadcastGlobalVariablesCallback(0),
+            self.hvd.callbacks.MetricAverageCallback(),
+        ]
+
+    def mean(self, value: float) -> float:
+        import tensorflow as tf
+
+        return float(self.hvd.allreduce(tf.constant(value, tf.float32), op=self.hvd.Average))
+
+
+def context() -> Single | Horovod:
+    if any(v in os.environ for v in LAUNCHER_VARS):
+        return Horovod()
+    return Single()

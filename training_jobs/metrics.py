@@ -1,0 +1,81 @@
+"""Evaluation metrics over plain data: intents, out-of-scope, and span-level entity scores."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable, Sequence
+
+Span = tuple[int, int, str]
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def intent_metrics(gold: Sequence[str], pred: Sequence[str], oos_label: str = "oos") -> dict:
+    n = len(gold)
+    in_scope = [(g, p) for g, p in zip(gold, pred) if g != oos_label]
+    oos = [(g, p) for g, p in zip(gold, pred) if g == oos_label]
+    labels = sorted(set(gold) | set(pred))
+    tp, fp, fn = Counter(), Counter(), Counter()
+    confusions = Counter()
+    for g, p in zip(gold, pred):
+        if g == p:
+            tp[g] += 1
+        else:
+            fp[p] += 1
+            fn[g] += 1
+            confusions[(g, p)] += 1
+    per_intent = {}
+    for label in labels:
+        prec = tp[label] / (tp[label] + fp[label]) if tp[label] + fp[label] else 0.0
+        rec = tp[label] / (tp[label] + fn[label]) if tp[label] + fn[label] else 0.0
+        per_intent[label] = round(_f1(prec, rec), 4)
+    gold_labels = sorted(set(gold))
+    return {
+        "examples": n,
+        "intent_accuracy": round(sum(g == p for g, p in zip(gold, pred)) / n, 4) if n else None,
+        "in_scope_accuracy": round(sum(g == p for g, p in in_scope) / len(in_scope), 4) if in_scope else None,
+        "oos_recall": round(sum(p == oos_label for _, p in oos) / len(oos), 4) if oos else None,
+        "intent_macro_f1": round(sum(per_intent[l] for l in gold_labels) / len(gold_labels), 4) if n else None,
+        "per_intent_f1": per_intent,
+        "most_confused": [
+            {"gold": g, "predicted": p, "count": c} for (g, p), c in confusions.most_common(10)
+        ],
+    }
+
+
+def entity_metrics(gold: Iterable[Iterable[Span]], pred: Iterable[Iterable[Span]]) -> dict:
+    """Exact span matches, micro-averaged (what conlleval reports)."""
+    tp = n_gold = n_pred = 0
+    for g, p in zip(gold, pred):
+        g, p = set(g), set(p)
+        tp += len(g & p)
+        n_gold += len(g)
+        n_pred += len(p)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    return {
+        "entity_precision": round(precision, 4),
+        "entity_recall": round(recall, 4),
+        "entity_f1": round(_f1(precision, recall), 4),
+        "entity_support": n_gold,
+    }
+
+
+def choose_threshold(in_scope_conf: Sequence[float], in_scope_correct: Sequence[bool],
+                     oos_conf: Sequence[float]) -> float:
+    """Confidence threshold on a validation split (CLINC150's oos-threshold protocol).
+
+    With out-of-scope examples: maximise the mean of in-scope accuracy and out-of-scope recall.
+    Without: reject at most 2 % of the in-scope examples the model gets right.
+    """
+    if not oos_conf:
+        right = sorted(c for c, ok in zip(in_scope_conf, in_scope_correct) if ok)
+        return round(right[int(0.02 * len(right))], 4) if right else 0.0
+    best, best_score = 0.0, -1.0
+    for t in sorted(set(round(c, 3) for c in list(in_scope_conf) + list(oos_conf))):
+        acc = sum(ok and c >= t for c, ok in zip(in_scope_conf, in_scope_correct)) / len(in_scope_conf)
+        rec = sum(c < t for c in oos_conf) / len(oos_conf)
+        if (acc + rec) / 2 > best_score:
+            best, best_score = t, (acc + rec) / 2
+    return best

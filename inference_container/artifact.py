@@ -36,13 +36,11 @@ def onnx_runtime(folder: Path) -> Runtime:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
-    outputs = [o.name for o in session.get_outputs()]
-    order = [outputs.index(n) for n in sorted(outputs, key=lambda n: "tags" in n)]  # intent first
+    outputs = ["intent", "tags"]  # the Keras output layers' names, kept by the export
 
     def run(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        result = session.run(None, {input_name: ids})
-        return result[order[0]], result[order[1]]
+        intent, tags = session.run(outputs, {"token_ids": ids})
+        return intent, tags
 
     return run
 

@@ -2,7 +2,8 @@
 
 Training calls `encode_tags` to label pieces from annotated character spans; serving calls
 `decode_entities` to turn predicted tags back into character spans. A word's tag is the tag
-of its first piece, so entities always cover whole words.
+of its first piece, so entities always cover whole words, and the tags of a text are decoded
+together (Viterbi) so that they obey the BIO grammar.
 """
 from __future__ import annotations
 
@@ -30,6 +31,31 @@ def encode_tags(pieces: Sequence[Piece], spans: Iterable, tag_index: dict[str, i
     return out
 
 
+def allowed_transitions(tags: Sequence[str]) -> np.ndarray:
+    """[K, K] mask: I-x may only follow B-x or I-x (the BIO grammar)."""
+    ok = np.ones((len(tags), len(tags)), bool)
+    for j, t in enumerate(tags):
+        if t.startswith("I-"):
+            ok[:, j] = [p in (f"B-{t[2:]}", t) for p in tags]
+    return ok
+
+
+def viterbi(tag_probs: np.ndarray, allowed: np.ndarray, start_ok: np.ndarray) -> list[int]:
+    """Most probable tag sequence that obeys the BIO grammar."""
+    logp = np.log(np.maximum(tag_probs, 1e-9))
+    penalty = np.where(allowed, 0.0, -1e9)
+    score = logp[0] + np.where(start_ok, 0.0, -1e9)
+    back = []
+    for t in range(1, len(logp)):
+        cand = score[:, None] + penalty  # [prev, cur]
+        back.append(cand.argmax(0))
+        score = cand.max(0) + logp[t]
+    path = [int(score.argmax())]
+    for b in reversed(back):
+        path.append(int(b[path[-1]]))
+    return path[::-1]
+
+
 def decode_entities(
     text: str,
     pieces: Sequence[Piece],
@@ -37,17 +63,22 @@ def decode_entities(
     tags: Sequence[str],
     synonyms: dict[str, dict[str, str]] | None = None,
 ) -> list[dict]:
-    """Spans from per-piece tag probabilities [T, K] (conlleval-style: a stray I- opens a span)."""
+    """Spans from per-piece tag probabilities [T, K], decoded per word under the BIO grammar."""
     entities: list[dict] = []
+    if len(tags) < 2 or not pieces:
+        return entities
+    firsts = [i for i, p in enumerate(pieces) if i == 0 or p.word != pieces[i - 1].word]
+    word_probs = tag_probs[firsts]
+    allowed = allowed_transitions(tags)
+    path = viterbi(word_probs, allowed, np.array([not t.startswith("I-") for t in tags]))
+    word_tag = dict(zip(firsts, path))
     current: dict | None = None
-    word = -1
     for i, piece in enumerate(pieces):
-        if piece.word == word:  # continuation piece: extend whatever span the word is in
+        if i not in word_tag:  # continuation piece: extend whatever span the word is in
             if current is not None:
                 current["end"] = piece.end
             continue
-        word = piece.word
-        k = int(np.argmax(tag_probs[i]))
+        k = word_tag[i]
         tag, p = tags[k], float(tag_probs[i][k])
         if tag == "O":
             current = None

@@ -1,6 +1,6 @@
 """Command line: train, evaluate, register, promote, rollback, versions.
 
-    python -m training_jobs train --data PATH --out DIR [--epochs N] [--seed N] [--oos-mode class|threshold]
+    python -m training_jobs train --data PATH --out DIR [--epochs N] [--seed N] [--oos-mode class|threshold|none]
     python -m training_jobs evaluate --model DIR --data PATH [--split test] [--runtime onnx|keras]
     python -m training_jobs register --model DIR [--registry LOC]
     python -m training_jobs promote VERSION [--registry LOC]
@@ -25,9 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model and write an artifact folder")
     t.add_argument("--data", required=True, help=".yml/.yaml, .csv (text,intent), CLINC150 .json or a SNIPS folder")
     t.add_argument("--out", required=True)
-    t.add_argument("--epochs", type=int, help="default: 20, more on small data sets")
+    t.add_argument("--epochs", type=int, help="default: 30, more on small data sets")
     t.add_argument("--seed", type=int, default=13)
-    t.add_argument("--oos-mode", choices=("class", "threshold"))
+    t.add_argument("--oos-mode", choices=("class", "threshold", "none"),
+                   help="out-of-scope detection: an oos class (default when the data has oos examples), "
+                        "a confidence threshold chosen on validation (default otherwise), or none")
     t.add_argument("--batch-size", type=int, help="default: 64, smaller on small data sets")
     e = sub.add_parser("evaluate", help="print metrics of an artifact on a data split as JSON")
     e.add_argument("--model", required=True)

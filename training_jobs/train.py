@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    epochs: int | None = None  # None: 20, or more on small data (at least MIN_STEPS updates)
+    epochs: int | None = None  # None: 30, or more on small data (at least MIN_STEPS updates)
     seed: int = 13
-    oos_mode: str | None = None  # "class" | "threshold"; None: class if the data has oos examples
+    oos_mode: str | None = None  # class | threshold | none; None: class if the data has oos examples
     batch_size: int | None = None  # None: 64, smaller on small data
     learning_rate: float = 2e-3
     label_smoothing: float = 0.1
@@ -58,7 +58,7 @@ def resolve_schedule(cfg: TrainConfig, n_examples: int) -> TrainConfig:
     """Fill in batch size and epochs so that a small data set still gets enough updates."""
     batch = cfg.batch_size or min(64, max(16, n_examples // 32))
     steps = max(1, n_examples // batch)
-    epochs = cfg.epochs or min(300, max(20, -(-MIN_STEPS // steps)))
+    epochs = cfg.epochs or min(300, max(30, -(-MIN_STEPS // steps)))
     return dataclasses.replace(cfg, batch_size=batch, epochs=epochs)
 
 
@@ -68,8 +68,8 @@ def prepare_splits(dataset: Dataset, cfg: TrainConfig) -> tuple[dict[str, list[E
         splits["train"], splits["val"] = data_mod.holdout(splits["train"], cfg.val_fraction, cfg.seed)
     has_oos = any(e.intent == OOS for e in splits["train"])
     mode = cfg.oos_mode or ("class" if has_oos else "threshold")
-    if mode not in ("class", "threshold"):
-        raise ValueError(f"unknown oos mode {mode!r}: use class or threshold")
+    if mode not in ("class", "threshold", "none"):
+        raise ValueError(f"unknown oos mode {mode!r}: use class, threshold or none")
     if mode == "class" and not has_oos:
         log.warning("oos mode 'class' but the training data has no %r examples", OOS)
     if mode == "threshold":

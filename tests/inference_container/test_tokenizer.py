@@ -76,3 +76,16 @@ def test_decode_maps_synonyms_to_their_value(tok):
     ids = encode_tags(pieces, [Span(12, 19, "colour")], {t: i for i, t in enumerate(tags)})
     decoded = decode_entities(text, pieces, np.eye(len(tags))[ids], tags, {"colour": {"crimson": "red"}})
     assert decoded[0]["value"] == "red" and text[decoded[0]["start"]:decoded[0]["end"]] == "Crimson"
+
+
+def test_decoding_obeys_the_bio_grammar(tok):
+    """A stray I- after O is not a span of its own: the best legal sequence wins."""
+    text = "play the song by Queen"
+    tags = tag_labels({"artist"})  # O, B-artist, I-artist
+    pieces = tok.tokenize(text)
+    probs = np.full((len(pieces), 3), 0.05)
+    probs[:, 0] = 0.9
+    probs[3] = [0.40, 0.15, 0.45]  # "by": argmax is a stray I-artist
+    probs[4] = [0.05, 0.90, 0.05]  # "Queen": B-artist
+    decoded = decode_entities(text, pieces, probs, tags)
+    assert [(e["value"], e["entity"]) for e in decoded] == [("Queen", "artist")]

@@ -135,3 +135,4 @@ def test_unknown_path_and_extension(tmp_path):
         data.load(tmp_path / "nope.yml")
     with pytest.raises(DataError, match="unknown data format"):
         data.load(write(tmp_path, "x.txt", "hi"))
+

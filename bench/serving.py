@@ -1,0 +1,84 @@
+"""Serving benchmark: batch-size-1 HTTP round trips, one gunicorn worker, on one model.
+
+(a) the naive baseline: Flask + Keras `model.predict` per request (bench/naive_app.py)
+(b) our service, Keras runtime (a compiled tf.function with a fixed input signature)
+(c) our service, ONNX Runtime (the default)
+plus the bare model compute per call, as the floor. All side by side in one run.
+Texts are CLINC150 test utterances and the result cache is off, so every request runs the model.
+
+    .venv/bin/python bench/serving.py [--seconds 10]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
+from bench.common import SHARED, drive, ensure_model, free_port, save, start_gunicorn, stop, wait_ready  # noqa: E402
+
+
+def compute_floor(model_dir, texts) -> dict:
+    """In-process cost of one model call at batch size 1 (tokenised input ready)."""
+    import tensorflow as tf
+
+    from inference_container.artifact import KERAS_FILE, load_model
+    from inference_container.keras_layers import CUSTOM_OBJECTS
+
+    onnx_model, keras_model = load_model(model_dir, "onnx"), load_model(model_dir, "keras")
+    raw = tf.keras.models.load_model(model_dir / KERAS_FILE, custom_objects=CUSTOM_OBJECTS, compile=False)
+    ids = [np.asarray([onnx_model.tokenizer.encode(t)], np.int32) for t in texts[:300]]
+    out = {}
+    for name, fn, n in (("onnx", onnx_model.runtime, 300), ("keras_tf_function", keras_model.runtime, 300),
+                        ("keras_predict", lambda x: raw.predict(x, verbose=0), 60)):
+        for x in ids[:10]:
+            fn(x)
+        samples = []
+        for x in ids[:n]:
+            t0 = time.perf_counter()
+            fn(x)
+            samples.append(time.perf_counter() - t0)
+        s = sorted(samples)
+        out[name] = {"p50_ms": round(s[len(s) // 2] * 1000, 3), "mean_ms": round(float(np.mean(s)) * 1000, 3)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    model_dir = ensure_model(str(SHARED / "clinc150" / "data_full.json"), "clinc150-class", "--oos-mode", "class")
+    texts = [t for t, _ in json.loads((SHARED / "clinc150" / "data_full.json").read_text())["test"]]
+    servers = {
+        "a_naive_keras_predict": ("bench.naive_app:app", {}),
+        "b_keras_runtime": ("inference_container.wsgi:app", {"NLU_RUNTIME": "keras"}),
+        "c_onnx_runtime": ("inference_container.wsgi:app", {"NLU_RUNTIME": "onnx"}),
+    }
+    results = {"machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores",
+               "model": str(model_dir.name), "seconds_per_run": args.seconds}
+    for name, (app, env) in servers.items():
+        port = free_port()
+        proc = start_gunicorn(app, {"NLU_MODEL_DIR": str(model_dir), "NLU_CACHE_SIZE": "0", **env}, port)
+        try:
+            wait_ready(port)
+            drive(port, texts[:50], 1, 1.0)  # warm-up
+            results[name] = {f"c{c}": drive(port, texts, c, args.seconds) for c in (1, 8)}
+        finally:
+            stop(proc)
+        print(name, json.dumps(results[name]), flush=True)
+    results["model_compute_floor"] = compute_floor(model_dir, texts)
+    base = results["a_naive_keras_predict"]
+    for name in ("b_keras_runtime", "c_onnx_runtime"):
+        results[name]["throughput_vs_naive"] = {
+            c: round(results[name][c]["rps"] / base[c]["rps"], 1) for c in ("c1", "c8")}
+    print(json.dumps(results, indent=1))
+    save("serving", results)
+
+
+if __name__ == "__main__":
+    main()

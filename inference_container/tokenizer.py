@@ -8,6 +8,7 @@ so that the vocabulary of a pretrained encoder fits, but keeps, for every piece,
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,8 +51,17 @@ def _is_skipped(ch: str) -> bool:
     return cp == 0 or cp == 0xFFFD or unicodedata.category(ch) in ("Cc", "Cf")
 
 
-def split_words(text: str) -> list[tuple[str, list[int]]]:
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]")
+
+
+def split_words(text: str) -> list[tuple[str, Sequence[int]]]:
     """Split into normalised words, each with the original index of every normalised char."""
+    if text.isascii() and text.isprintable():  # most messages: nothing to fold but case
+        return [(m.group().lower(), range(m.start(), m.end())) for m in _ASCII_WORD.finditer(text)]
+    return split_words_unicode(text)
+
+
+def split_words_unicode(text: str) -> list[tuple[str, list[int]]]:
     words: list[tuple[str, list[int]]] = []
     chars: list[str] = []
     index: list[int] = []

@@ -11,7 +11,9 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +47,6 @@ class TrainConfig:
     embedding_dim: int = 256
     model: ModelConfig = field(default_factory=ModelConfig)
 
-    def to_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "model"}
-        d["model"] = self.model.to_dict()
-        return d
 
 
 MIN_STEPS = 800
@@ -72,7 +70,7 @@ def prepare_splits(dataset: Dataset, cfg: TrainConfig) -> tuple[dict[str, list[E
         raise ValueError(f"unknown oos mode {mode!r}: use class, threshold or none")
     if mode == "class" and not has_oos:
         log.warning("oos mode 'class' but the training data has no %r examples", OOS)
-    if mode == "threshold":
+    if mode != "class":
         splits["train"] = [e for e in splits["train"] if e.intent != OOS]
     return splits, mode
 
@@ -95,7 +93,8 @@ def batches(ids, intents, tags, batch_size: int, n_intents: int, seed: int):
     """
     import tensorflow as tf
 
-    order = np.argsort([len(r) + np.random.default_rng(seed).random() for r in ids], kind="stable")
+    jitter = np.random.default_rng(seed).random(len(ids))  # shuffles texts of equal length
+    order = np.argsort([len(r) for r in ids] + jitter)
     groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
     def generate():
@@ -122,7 +121,7 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
     import tensorflow as tf
 
     from . import pretrained
-    from .model import build
+    from .model import build, export_twin
 
     dist = context()
     if dist.size > 1:
@@ -165,10 +164,13 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
     if dist.rank != 0:
         return None
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    final_out = Path(out)
+    if final_out.exists() and any(final_out.iterdir()) and not (final_out / artifact.METADATA).exists():
+        raise ValueError(f"{final_out} exists and is not a model artifact; refusing to overwrite it")
+    final_out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix=f".{final_out.name}-", dir=final_out.parent))
     model.save(out / artifact.KERAS_FILE, save_format="h5")
-    export_onnx(model, out / artifact.ONNX_FILE)
+    export_onnx(export_twin(model, cfg.model), out / artifact.ONNX_FILE)
     meta = {
         "name": "nlu",
         "contract": artifact.CONTRACT,
@@ -183,7 +185,7 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
         "synonyms": dataset.synonyms,
         "data_hash": dataset.fingerprint(),
         "data_source": dataset.source,
-        "training": {**cfg.to_dict(), "ranks": dist.size, "train_examples": len(splits["train"]),
+        "training": {**dataclasses.asdict(cfg), "ranks": dist.size, "train_examples": len(splits["train"]),
                      "examples_per_rank": shard,
                      "seconds": round(train_seconds, 1), "final_epoch": final},
         "vocab": vocab,
@@ -201,6 +203,8 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
         metrics["test"] = evaluate(nlu, splits["test"])
     metrics["training"] = {"seconds": round(train_seconds, 1), "ranks": dist.size, **final}
     write_json(out / artifact.METRICS, metrics)
+    shutil.rmtree(final_out, ignore_errors=True)  # an earlier artifact at the same path
+    os.rename(out, final_out)
     return metrics
 
 

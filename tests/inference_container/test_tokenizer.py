@@ -89,3 +89,17 @@ def test_decoding_obeys_the_bio_grammar(tok):
     probs[4] = [0.05, 0.90, 0.05]  # "Queen": B-artist
     decoded = decode_entities(text, pieces, probs, tags)
     assert [(e["value"], e["entity"]) for e in decoded] == [("Queen", "artist")]
+
+
+def test_ascii_fast_path_splits_exactly_like_the_unicode_path():
+    import random
+    import string
+
+    from inference_container.tokenizer import split_words, split_words_unicode
+
+    rng = random.Random(0)
+    alphabet = string.ascii_letters + string.digits + string.punctuation + "    "
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        fast = [(w, list(ix)) for w, ix in split_words(text)]
+        assert fast == split_words_unicode(text), text

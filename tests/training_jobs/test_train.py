@@ -10,6 +10,7 @@ import pytest
 from helpers import DEMO_DATA, run_cli
 from inference_container.artifact import load_model
 from training_jobs import data
+from training_jobs.train import TrainConfig, prepare_splits
 
 
 def test_artifact_has_every_file_and_its_metadata(demo_model):
@@ -29,7 +30,10 @@ def test_artifact_has_every_file_and_its_metadata(demo_model):
 
 
 def test_onnx_and_keras_runtimes_give_the_same_answers(demo_model):
-    texts = [e.text for e in data.load(DEMO_DATA).splits["train"]][::3]
+    # the validation split held out by that training run (seed 3): texts the model never saw
+    held_out = prepare_splits(data.load(DEMO_DATA), TrainConfig(seed=3))[0]["val"]
+    texts = [e.text for e in held_out] + ["Where is order X-99 and do you sell crimson Puma boots?"]
+    assert len(held_out) >= 26
     onnx_model, keras_model = load_model(demo_model, "onnx"), load_model(demo_model, "keras")
     a, b = onnx_model.parse(texts), keras_model.parse(texts)
     assert [r["intent"]["name"] for r in a] == [r["intent"]["name"] for r in b]

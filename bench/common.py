@@ -4,10 +4,10 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -55,38 +55,26 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def drive(port: int, texts: list[str], concurrency: int, seconds: float) -> dict:
-    """Closed-loop load: `concurrency` keep-alive clients each posting the next text in turn."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-    counter = iter(range(10**9))
-
-    def client():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        while time.perf_counter() < deadline:
-            body = json.dumps({"text": texts[next(counter) % len(texts)]})
-            t0 = time.perf_counter()
-            conn.request("POST", "/v1/models/nlu:parse", body, {"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            resp.read()
-            mine.append(time.perf_counter() - t0)
-            if resp.status != 200:
-                with lock:
-                    errors[0] += 1
-        with lock:
-            latencies.extend(mine)
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    return {**percentiles(latencies), "requests": len(latencies), "errors": errors[0],
-            "rps": round(len(latencies) / elapsed, 1)}
+    """Closed-loop load from wrk (C, keep-alive): `concurrency` connections, each posting the next text."""
+    if not shutil.which("wrk"):
+        raise SystemExit("the serving benchmark needs wrk: apt-get install wrk")
+    script = VAR / "parse.lua"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    bodies = ",".join(json.dumps(json.dumps({"text": t})) for t in texts)
+    script.write_text(
+        f"bodies = {{{bodies}}}\ni = 0\n"
+        "request = function()\n  i = i % #bodies + 1\n"
+        '  return wrk.format("POST", "/v1/models/nlu:parse", {["Content-Type"] = "application/json"}, bodies[i])\n'
+        "end\n"
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("RESULT %d %d %d %d %f\\n", summary.requests, latency:percentile(50), '
+        "latency:percentile(99), summary.errors.status + summary.errors.connect + summary.errors.read + "
+        "summary.errors.write + summary.errors.timeout, summary.duration))\nend\n")
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", str(script),
+                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+    requests, p50, p99, errors, duration_us = out.split("RESULT ")[1].split()
+    return {"p50_ms": round(int(p50) / 1000, 3), "p99_ms": round(int(p99) / 1000, 3), "requests": int(requests),
+            "errors": int(errors), "rps": round(int(requests) / (float(duration_us) / 1e6), 1)}
 
 
 def percentiles(samples: list[float]) -> dict:

@@ -45,8 +45,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+    _yield_between_requests_under_gevent(app)
     service.start()
     return app
+
+
+def _yield_between_requests_under_gevent(app: Flask) -> None:
+    """Under gunicorn's gevent worker a CPU-bound request never blocks, so the hub can keep
+    serving one keep-alive connection while others wait (a 240 ms p99 at 8 connections).
+    Yielding once per request restores first-come, first-served."""
+    try:
+        from gevent import monkey, sleep
+    except ImportError:
+        return
+    if monkey.is_module_patched("socket"):
+        app.teardown_request(lambda _exc: sleep(0))
 
 
 def _service() -> NluService:

@@ -8,19 +8,22 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from helpers import ROOT, free_port, stop_process
 from inference_container.registry import open_registry
 
 
-def test_promotion_swaps_versions_under_load_with_zero_failed_requests(demo_model, tmp_path):
+@pytest.mark.parametrize("worker_class", ["gthread", "gevent"])
+def test_promotion_swaps_versions_under_load_with_zero_failed_requests(demo_model, tmp_path, worker_class):
     registry = open_registry(str(tmp_path / "registry"))
     first = registry.register(demo_model)
     second = registry.register(demo_model)  # a retrain: 1.0.1
     registry.promote(first)
     port = free_port()
     env = {**os.environ, "NLU_REGISTRY": str(tmp_path / "registry"), "NLU_POLL_SECONDS": "0.1",
-           "NLU_MODEL_CACHE_DIR": str(tmp_path / "cache"), "PORT": str(port), "WEB_CONCURRENCY": "2"}
+           "NLU_MODEL_CACHE_DIR": str(tmp_path / "cache"), "PORT": str(port), "WEB_CONCURRENCY": "2",
+           "GUNICORN_WORKER_CLASS": worker_class}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "inference_container/gunicorn.conf.py", "inference_container.wsgi:app"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

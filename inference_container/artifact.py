@@ -1,7 +1,8 @@
 """A model artifact on disk and the parse it serves.
 
 An artifact is a folder: `metadata.json` (version, labels, vocabulary, threshold, training
-configuration, data hash), `metrics.json`, `model.onnx` and `model.h5`. `load_model` reads
+configuration, data hash), `metrics.json`, `model.onnx` with its weights in `model.onnx.data`,
+and `model.h5`. `load_model` reads
 it with one of two runtimes and returns a `Model` whose `parse` is the NLU contract.
 """
 from __future__ import annotations
@@ -17,7 +18,8 @@ from .spans import decode_entities
 from .tokenizer import Piece, WordPieceTokenizer
 
 CONTRACT = 1  # bump when the artifact layout or the model's inputs/outputs change
-METADATA, METRICS, ONNX_FILE, KERAS_FILE = "metadata.json", "metrics.json", "model.onnx", "model.h5"
+METADATA, METRICS, KERAS_FILE = "metadata.json", "metrics.json", "model.h5"
+ONNX_FILE, ONNX_DATA = "model.onnx", "model.onnx.data"  # graph; its weights, memory-mapped at load
 RUNTIMES = ("onnx", "keras")
 TOP_K = 5
 

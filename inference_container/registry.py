@@ -16,12 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Protocol
 
-from .artifact import CONTRACT, KERAS_FILE, METADATA, METRICS, ONNX_FILE, read_metadata
+from .artifact import CONTRACT, KERAS_FILE, METADATA, METRICS, ONNX_DATA, ONNX_FILE, read_metadata
 
 PREFIX = "nlu"
 POINTER = f"{PREFIX}/production.json"
-FILES = (METADATA, METRICS, ONNX_FILE, KERAS_FILE)
-RUNTIME_FILES = {"onnx": (METADATA, METRICS, ONNX_FILE), "keras": (METADATA, METRICS, KERAS_FILE)}
+FILES = (METADATA, METRICS, ONNX_FILE, ONNX_DATA, KERAS_FILE)
+RUNTIME_FILES = {"onnx": (METADATA, METRICS, ONNX_FILE, ONNX_DATA), "keras": (METADATA, METRICS, KERAS_FILE)}
 
 
 class RegistryError(RuntimeError):

@@ -17,6 +17,7 @@ def make_artifact(folder, intents=("a", "b"), tags=("O",), contract=1):
     (folder / "metadata.json").write_text(json.dumps(meta))
     (folder / "metrics.json").write_text("{}")
     (folder / "model.onnx").write_bytes(b"onnx-bytes-" + uuid.uuid4().bytes)
+    (folder / "model.onnx.data").write_bytes(b"weights")
     (folder / "model.h5").write_bytes(b"h5")
     return folder
 

@@ -27,4 +27,4 @@ def test_two_rank_horovod_job_trains_shards_and_writes_one_artifact(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["training"]["ranks"] == 2
     assert metrics["val"]["intent_accuracy"] > 0.8, metrics["val"]
-    assert sorted(p.name for p in out.iterdir()) == ["metadata.json", "metrics.json", "model.h5", "model.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == ["metadata.json", "metrics.json", "model.h5", "model.onnx", "model.onnx.data"]

@@ -28,6 +28,7 @@ def settings_from_env(env=os.environ) -> Settings:
         cache_size=int(env.get("NLU_CACHE_SIZE", "4096")),
         poll_seconds=float(env.get("NLU_POLL_SECONDS", "5")),
         model_cache_dir=env.get("NLU_MODEL_CACHE_DIR", "/tmp/switchboard-models"),
+        ready_wait_seconds=float(env.get("NLU_READY_WAIT_SECONDS", "10")),
     )
 
 

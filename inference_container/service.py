@@ -58,6 +58,7 @@ class Settings:
     cache_size: int = 4096
     poll_seconds: float = 5.0
     model_cache_dir: str = "/tmp/switchboard-models"
+    ready_wait_seconds: float = 10.0  # how long a request waits for the first model to load
 
 
 class NluService:
@@ -67,6 +68,7 @@ class NluService:
         self.cache = LruCache(settings.cache_size)
         self.last_error: str | None = None
         self._stop = threading.Event()
+        self._loaded = threading.Event()
         self._registry: Registry | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -82,6 +84,7 @@ class NluService:
     def swap(self, model: Model) -> None:
         previous = self.model.version if self.model else None
         self.model = model
+        self._loaded.set()
         log.info("serving model %s (was %s, runtime %s)", model.version, previous, model.runtime_name)
 
     def _load_dir(self) -> None:
@@ -117,7 +120,12 @@ class NluService:
     def parse(self, texts: Sequence[str]) -> tuple[str, list[dict]]:
         model = self.model  # one version for the whole request, whatever swaps meanwhile
         if model is None:
-            raise NotReady(self.last_error or "model is loading")
+            # A worker that is still loading (the others may be serving) holds the request
+            # rather than failing it; /readyz tells a load balancer not to send it any.
+            self._loaded.wait(self.settings.ready_wait_seconds)
+            model = self.model
+            if model is None:
+                raise NotReady(self.last_error or "model is loading")
         batch = [model.tokenize(t) for t in texts]
         keys = [(model.version, tuple(p.id for p in pieces)) for pieces in batch]
         outputs = [self.cache.get(k) for k in keys]

@@ -122,7 +122,7 @@ def test_oversized_body_unknown_route_and_wrong_method_are_json_errors(client):
 def test_not_ready_until_production_exists_then_follows_the_registry(demo_model, tmp_path):
     registry = open_registry(str(tmp_path / "registry"))
     app = create_app(Settings(registry=str(tmp_path / "registry"), poll_seconds=0.05,
-                              model_cache_dir=str(tmp_path / "cache")))
+                              model_cache_dir=str(tmp_path / "cache"), ready_wait_seconds=0.2))
     c = app.test_client()
     time.sleep(0.3)
     r = c.get("/readyz")
@@ -134,6 +134,13 @@ def test_not_ready_until_production_exists_then_follows_the_registry(demo_model,
     wait_ready(c, timeout=30)
     assert c.post("/v1/models/nlu:parse", json={"text": "hi"}).get_json()["model_version"] == "1.0.0"
     app.extensions["nlu"].stop()
+
+
+def test_a_request_during_the_first_load_waits_for_the_model_instead_of_failing(demo_model):
+    app = create_app(Settings(model_dir=str(demo_model)))
+    assert app.extensions["nlu"].model is None  # still loading in the background
+    r = app.test_client().post("/v1/models/nlu:parse", json={"text": "hello there"})
+    assert r.status_code == 200 and r.get_json()["intent"]["name"] == "greeting"
 
 
 def test_missing_source_or_runtime_is_refused_at_start():

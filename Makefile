@@ -7,7 +7,7 @@ HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_M
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt \
            inference_container/requirements*.txt
 
-.PHONY: install test bench bench-quality bench-serving bench-startup serve clean
+.PHONY: install test bench bench-quality bench-serving bench-startup clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -34,6 +34,7 @@ bench-quality: install
 	$(PY) bench/quality.py
 
 bench-serving: install
+	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
 	$(PY) bench/serving.py
 
 bench-startup: install

@@ -77,12 +77,6 @@ def drive(port: int, texts: list[str], concurrency: int, seconds: float) -> dict
             "errors": int(errors), "rps": round(int(requests) / (float(duration_us) / 1e6), 1)}
 
 
-def percentiles(samples: list[float]) -> dict:
-    s = sorted(samples)
-    pick = lambda q: round(s[min(len(s) - 1, int(q * len(s)))] * 1000, 3)  # noqa: E731
-    return {"p50_ms": pick(0.50), "p99_ms": pick(0.99)}
-
-
 def save(name: str, result: dict) -> None:
     out = ROOT / "bench" / "results" / f"{name}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -6,7 +6,6 @@ difference measured is the serving path. Run: NLU_MODEL_DIR=... gunicorn bench.n
 import os
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 from flask import Flask, jsonify, request
 

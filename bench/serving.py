@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import SHARED, drive, ensure_model, free_port, save, start_gunicorn, stop, wait_ready  # noqa: E402
 
@@ -65,7 +67,7 @@ def main() -> None:
         "c_onnx_runtime_gthread": ("inference_container.wsgi:app", {"NLU_RUNTIME": "onnx",
                                                                     "GUNICORN_WORKER_CLASS": "gthread"}),
     }
-    results = {"machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores",
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                "model": str(model_dir.name), "seconds_per_run": args.seconds, "rounds": args.rounds}
     rounds: dict[str, list[dict]] = {name: [] for name in servers}
     for r in range(args.rounds):  # interleaved, so that a noisy minute on a shared host hits all alike

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, VAR, free_port, save, start_gunicorn, stop, wait_ready  # noqa: E402
+from bench.common import ROOT, VAR, ensure_model, free_port, save, start_gunicorn, stop, wait_ready  # noqa: E402
 
 DEMO_DATA = ROOT / "training_jobs" / "data" / "demo.yml"
 
@@ -68,10 +68,7 @@ def ready_time(model_dir: Path) -> float:
 
 
 def main() -> None:
-    demo = VAR / "startup-demo"
-    if not (demo / "metadata.json").exists():
-        subprocess.run([sys.executable, "-m", "training_jobs", "train", "--data", str(DEMO_DATA), "--out", str(demo)],
-                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    demo = ensure_model(str(DEMO_DATA), "startup-demo")
     big = big_model(demo, VAR / "startup-500mb")
     interpreter = statistics.median(seconds([sys.executable, "-c", "pass"]) for _ in range(5))
     results = {"interpreter_start_s": round(interpreter, 3)}

@@ -48,7 +48,6 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
-
 MIN_STEPS = 800
 
 
@@ -169,40 +168,44 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
         raise ValueError(f"{final_out} exists and is not a model artifact; refusing to overwrite it")
     final_out.parent.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix=f".{final_out.name}-", dir=final_out.parent))
-    model.save(out / artifact.KERAS_FILE, save_format="h5")
-    export_onnx(export_twin(model, cfg.model), out / artifact.ONNX_FILE)
-    meta = {
-        "name": "nlu",
-        "contract": artifact.CONTRACT,
-        "version": f"{artifact.CONTRACT}.0.0",  # provisional; the registry assigns the real one
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "intents": intents,
-        "tags": tags,
-        "oos_label": OOS,
-        "oos_mode": mode,
-        "threshold": 0.0,
-        "max_tokens": cfg.max_tokens,
-        "synonyms": dataset.synonyms,
-        "data_hash": dataset.fingerprint(),
-        "data_source": dataset.source,
-        "training": {**dataclasses.asdict(cfg), "ranks": dist.size, "train_examples": len(splits["train"]),
-                     "examples_per_rank": shard,
-                     "seconds": round(train_seconds, 1), "final_epoch": final},
-        "vocab": vocab,
-    }
-    write_json(out / artifact.METADATA, meta)
-    nlu = artifact.load_model(out, "onnx")
-    val_parsed = predict(nlu, splits["val"])
-    if mode == "threshold":
-        meta["threshold"] = pick_threshold(splits["val"], val_parsed)
+    try:
+        model.save(out / artifact.KERAS_FILE, save_format="h5")
+        export_onnx(export_twin(model, cfg.model), out / artifact.ONNX_FILE)
+        meta = {
+            "name": "nlu",
+            "contract": artifact.CONTRACT,
+            "version": f"{artifact.CONTRACT}.0.0",  # provisional; the registry assigns the real one
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "intents": intents,
+            "tags": tags,
+            "oos_label": OOS,
+            "oos_mode": mode,
+            "threshold": 0.0,
+            "max_tokens": cfg.max_tokens,
+            "synonyms": dataset.synonyms,
+            "data_hash": dataset.fingerprint(),
+            "data_source": dataset.source,
+            "training": {**dataclasses.asdict(cfg), "ranks": dist.size, "train_examples": len(splits["train"]),
+                         "examples_per_rank": shard,
+                         "seconds": round(train_seconds, 1), "final_epoch": final},
+            "vocab": vocab,
+        }
         write_json(out / artifact.METADATA, meta)
         nlu = artifact.load_model(out, "onnx")
-        val_parsed = None
-    metrics = {"val": evaluate(nlu, splits["val"], val_parsed)}
-    if splits.get("test"):
-        metrics["test"] = evaluate(nlu, splits["test"])
-    metrics["training"] = {"seconds": round(train_seconds, 1), "ranks": dist.size, **final}
-    write_json(out / artifact.METRICS, metrics)
+        val_parsed = predict(nlu, splits["val"])
+        if mode == "threshold":
+            meta["threshold"] = pick_threshold(splits["val"], val_parsed)
+            write_json(out / artifact.METADATA, meta)
+            nlu = artifact.load_model(out, "onnx")
+            val_parsed = None
+        metrics = {"val": evaluate(nlu, splits["val"], val_parsed)}
+        if splits.get("test"):
+            metrics["test"] = evaluate(nlu, splits["test"])
+        metrics["training"] = {"seconds": round(train_seconds, 1), "ranks": dist.size, **final}
+        write_json(out / artifact.METRICS, metrics)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # never leave a half-written artifact behind
+        raise
     shutil.rmtree(final_out, ignore_errors=True)  # an earlier artifact at the same path
     os.rename(out, final_out)
     return metrics

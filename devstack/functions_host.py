@@ -1,0 +1,141 @@
+"""A local Azure Functions host for the Python v2 programming model.
+
+It imports `function_app/function_app.py` in-process and is driven by the app's own metadata
+(`app.get_functions()`: trigger and binding dictionaries). HTTP triggers are served under
+`/api/<route>`; queue triggers are polled from Storage (Azurite) honouring host.json's queue
+settings: batchSize / newBatchThreshold, visibilityTimeout after a failure, maxDequeueCount ->
+`<queue>-poison`, and a randomised exponential polling back-off from 100 ms to maxPollingInterval.
+
+    python -m devstack.functions_host [--app function_app] [--port 7071] [--cors '*']
+
+Settings come from the environment, then `local.settings.json` Values (as Core Tools does).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from devstack.host_http import HttpRoute, serve
+from devstack.host_queues import QueueListener, QueueOptions
+
+log = logging.getLogger("functions_host")
+SUPPORTED = {"httpTrigger", "http", "queueTrigger"}
+
+
+def load_settings(app_dir: Path) -> None:
+    """local.settings.json's Values, under whatever the environment already sets."""
+    path = app_dir.parent / "local.settings.json"
+    if not path.exists():
+        path = app_dir / "local.settings.json"
+    if path.exists():
+        for key, value in json.loads(path.read_text()).get("Values", {}).items():
+            os.environ.setdefault(key, str(value))
+
+
+def resolve(value: str) -> str:
+    """Binding expressions of the form %SETTING% are read from the settings."""
+    def setting(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise KeyError(f"binding expression %{name}% names a setting that is not set")
+        return os.environ[name]
+    return re.sub(r"%([^%]+)%", setting, value)
+
+
+def load_app(app_dir: Path):
+    sys.path.insert(0, str(app_dir))
+    spec = importlib.util.spec_from_file_location("function_app", app_dir / "function_app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["function_app"] = module
+    spec.loader.exec_module(module)
+    apps = [v for v in vars(module).values() if type(v).__name__ == "FunctionApp"]
+    if len(apps) != 1:
+        raise RuntimeError(f"function_app.py must define exactly one FunctionApp, found {len(apps)}")
+    return apps[0]
+
+
+# ---- the host ------------------------------------------------------------------------------------
+class Host:
+    def __init__(self, app_dir: Path, port: int, cors: str = "") -> None:
+        load_settings(app_dir)
+        self.app_dir, self.port, self.cors = app_dir, port, cors
+        self.host_json = json.loads((app_dir / "host.json").read_text())
+        self.queue_options = QueueOptions.from_host_json(self.host_json)
+        self.route_prefix = self.host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+        self.stop_event = threading.Event()
+        self.routes: list[Any] = []
+        self.listeners: list[Any] = []
+        app = load_app(app_dir)
+        for function in app.get_functions():
+            self._register(function)
+
+    def _register(self, function) -> None:
+        name = function.get_function_name()
+        bindings = [b.get_dict_repr() for b in function.get_bindings()]
+        unsupported = [b["type"] for b in bindings if b["type"] not in SUPPORTED]
+        if unsupported:
+            raise RuntimeError(f"function {name}: binding type(s) {unsupported} are not supported locally")
+        trigger = next(b for b in bindings if b["type"].endswith("Trigger"))
+        user_function: Callable = function.get_user_function()
+        if trigger["type"] == "httpTrigger":
+            methods = [str(getattr(m, "value", m)).upper() for m in trigger.get("methods") or []]
+            self.routes.append(HttpRoute(name, resolve(trigger.get("route") or name), methods,
+                                         trigger["name"], user_function))
+        else:
+            connection = os.environ.get(trigger.get("connection") or "AzureWebJobsStorage", "")
+            if not connection:
+                raise RuntimeError(f"function {name}: connection setting {trigger.get('connection')} is not set")
+            self.listeners.append(QueueListener(name, resolve(trigger["queueName"]), connection,
+                                                trigger["name"], user_function, self.queue_options,
+                                                self.stop_event))
+
+    def run(self) -> None:
+        for listener in self.listeners:
+            listener.start()
+        server = serve(self, "127.0.0.1", self.port)
+        log.info("functions host: %d HTTP route(s) on http://127.0.0.1:%d/%s, %d queue trigger(s)",
+                 len(self.routes), self.port, self.route_prefix, len(self.listeners))
+        for route in self.routes:
+            log.info("  %-18s %s /%s/%s", route.name, ",".join(route.methods), self.route_prefix, route.route)
+        for listener in self.listeners:
+            log.info("  %-18s queue %s", listener.function_name, listener.queue)
+        self.stop_event.wait()
+        server.shutdown()
+        for listener in self.listeners:
+            listener.join()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack.functions_host", description=__doc__.split("\n")[0])
+    parser.add_argument("--app", default="function_app", help="the function app folder")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("FUNCTIONS_PORT", 7071)))
+    parser.add_argument("--cors", default="", help="allowed origins for browsers, e.g. '*'")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    app_dir = Path(args.app).resolve()
+    if not (app_dir / "function_app.py").exists():
+        parser.error(f"{app_dir} has no function_app.py")
+    try:
+        host = Host(app_dir, args.port, args.cors)
+    except Exception as e:  # a start-up failure is one clear line, as `func start` prints it
+        log.error("the function app failed to load: %s: %s", type(e).__name__, e)
+        raise SystemExit(1) from None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: host.stop_event.set())
+    host.run()
+
+
+if __name__ == "__main__":
+    main()

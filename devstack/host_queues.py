@@ -1,0 +1,152 @@
+"""Queue triggers of the local functions host, polling Storage (Azurite) the way the Azure host does."""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import random
+import re
+import threading
+from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Callable
+
+import azure.functions.queue as fq
+from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.storage.queue import QueueClient, QueueMessage
+
+
+log = logging.getLogger("functions_host.queues")
+
+
+def timespan(value: str | None, default: float) -> float:
+    """'hh:mm:ss[.fff]' (host.json's TimeSpan) in seconds."""
+    if not value:
+        return default
+    match = re.fullmatch(r"(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)", value.strip())
+    if not match:
+        raise ValueError(f"host.json: bad TimeSpan {value!r}")
+    days, h, m, s = match.groups()
+    return int(days or 0) * 86400 + int(h) * 3600 + int(m) * 60 + float(s)
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    batch_size: int = 16
+    new_batch_threshold: int = 8
+    max_dequeue_count: int = 5
+    visibility_timeout: float = 0.0
+    max_polling_interval: float = 60.0
+    min_polling_interval: float = 0.1
+    message_encoding: str = "base64"
+    lease: float = 30.0  # how long a message being processed stays invisible
+
+    @classmethod
+    def from_host_json(cls, host: dict[str, Any]) -> "QueueOptions":
+        q = host.get("extensions", {}).get("queues", {})
+        batch = int(q.get("batchSize", 16))
+        return cls(batch_size=batch, new_batch_threshold=int(q.get("newBatchThreshold", batch // 2)),
+                   max_dequeue_count=int(q.get("maxDequeueCount", 5)),
+                   visibility_timeout=timespan(q.get("visibilityTimeout"), 0.0),
+                   max_polling_interval=max(0.1, timespan(q.get("maxPollingInterval"), 60.0)),
+                   message_encoding=q.get("messageEncoding", "base64").lower())
+
+
+def decode_queue_body(raw: str, encoding: str) -> bytes:
+    if encoding == "none":
+        return raw.encode()
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ValueError(f"message is not base64 ({e})") from e
+
+
+
+
+class QueueListener(threading.Thread):
+    def __init__(self, name: str, queue: str, connection: str, arg_name: str, function: Callable,
+                 options: QueueOptions, stop: threading.Event) -> None:
+        super().__init__(name=f"queue:{queue}", daemon=True)
+        self.function_name, self.queue, self.arg_name, self.function = name, queue, arg_name, function
+        self.options, self.stop = options, stop
+        self.client = QueueClient.from_connection_string(connection, queue)
+        self.poison = QueueClient.from_connection_string(connection, f"{queue}-poison")
+        self.pool = ThreadPoolExecutor(options.batch_size, thread_name_prefix=f"fn:{queue}")
+
+
+    def run(self) -> None:
+        for client in (self.client, self.poison):
+            try:
+                client.create_queue()
+            except ResourceExistsError:
+                pass
+        interval = self.options.min_polling_interval
+        running: set[Future] = set()
+        while not self.stop.is_set():
+            room = self.options.batch_size + self.options.new_batch_threshold - len(running)
+            if len(running) > self.options.new_batch_threshold or room <= 0:
+                _, running = wait(running, return_when=FIRST_COMPLETED)
+                continue
+            try:
+                messages = self._receive(min(room, self.options.batch_size))
+            except AzureError as e:
+                log.warning("polling %s failed: %s", self.queue, e)
+                messages = []
+            if messages:
+                interval = self.options.min_polling_interval
+                running |= {self.pool.submit(self._process, m) for m in messages}
+                continue
+            # Randomised exponential back-off while the queue is empty, as the Azure host does.
+            self.stop.wait(interval * random.uniform(0.8, 1.0))
+            interval = min(interval * 2, self.options.max_polling_interval)
+        wait(running)
+        self.pool.shutdown()
+
+    def _receive(self, count: int) -> list[QueueMessage]:
+        pages = self.client.receive_messages(messages_per_page=count, max_messages=count,
+                                             visibility_timeout=int(self.options.lease))
+        return list(pages)
+
+    def _process(self, message: QueueMessage) -> None:
+        try:
+            body = decode_queue_body(message.content, self.options.message_encoding)
+        except ValueError as e:
+            log.error("%s: message %s cannot be decoded (%s): moving it to %s-poison",
+                      self.function_name, message.id, e, self.queue)
+            self._to_poison(message)
+            return
+        trigger = fq.QueueMessage(
+            id=message.id, body=body, dequeue_count=message.dequeue_count, pop_receipt=message.pop_receipt,
+            insertion_time=message.inserted_on, expiration_time=message.expires_on,
+            time_next_visible=message.next_visible_on)
+        try:
+            self.function(**{self.arg_name: trigger})
+        except Exception as e:
+            self._failed(message, e)
+            return
+        try:
+            self.client.delete_message(message)
+        except AzureError as e:  # the lease expired and someone else has it: it will run again
+            log.warning("%s: could not delete message %s: %s", self.function_name, message.id, e)
+
+    def _failed(self, message: QueueMessage, error: Exception) -> None:
+        attempt, limit = message.dequeue_count or 1, self.options.max_dequeue_count
+        if attempt >= limit:
+            log.error("%s: message %s failed %d times (%s: %s): moving it to %s-poison",
+                      self.function_name, message.id, attempt, type(error).__name__, error, self.queue)
+            self._to_poison(message)
+            return
+        log.warning("%s: message %s failed (attempt %d of %d): %s: %s; visible again in %.1fs",
+                    self.function_name, message.id, attempt, limit, type(error).__name__, error,
+                    self.options.visibility_timeout)
+        try:
+            self.client.update_message(message, pop_receipt=message.pop_receipt,
+                                       visibility_timeout=int(round(self.options.visibility_timeout)))
+        except AzureError as e:
+            log.warning("%s: could not release message %s: %s", self.function_name, message.id, e)
+
+    def _to_poison(self, message: QueueMessage) -> None:
+        self.poison.send_message(message.content)
+        self.client.delete_message(message)
+
+

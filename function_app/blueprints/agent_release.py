@@ -1,0 +1,37 @@
+"""POST /api/conversations/{conversation_id}/release: an agent hands the conversation back to the bot."""
+import hmac
+
+import azure.functions as func
+
+from core.deps import get_deps
+from core.envelope import check_id
+from core.errors import PermanentError
+from core.http import error, json_response
+from core.stores import Unchanged, update_conversation
+
+bp = func.Blueprint()
+
+
+@bp.route(route="conversations/{conversation_id}/release", methods=["POST"],
+          auth_level=func.AuthLevel.ANONYMOUS)
+def agent_release(req: func.HttpRequest) -> func.HttpResponse:
+    deps = get_deps()
+    token = req.headers.get("x-agent-token") or ""
+    if not hmac.compare_digest(token.encode(), deps.agent_api_token.encode()):
+        return error(401, "missing or wrong x-agent-token")
+    try:
+        conversation_id = check_id("conversation id", req.route_params.get("conversation_id"))
+    except PermanentError as e:
+        return error(400, str(e))
+    existing = deps.conversations.load(conversation_id)
+    if existing is None:
+        return error(404, f"no conversation {conversation_id}")
+
+    def release(conversation):
+        if not conversation.handoff:
+            return Unchanged(False)
+        conversation.handoff, conversation.pending = False, None
+        return True
+
+    _, changed = update_conversation(deps.conversations, lambda: existing, release)
+    return json_response(200, {"conversation_id": conversation_id, "handoff": False, "changed": changed})

@@ -1,0 +1,5 @@
+"""intent_fallback: the fallback branch, triggered by its queue; the logic is in branches/fallback.py."""
+from branches import fallback
+from core.branch_blueprint import branch_blueprint
+
+bp = branch_blueprint(fallback)

@@ -1,0 +1,5 @@
+"""intent_faq: the faq branch, triggered by its queue; the logic is in branches/faq.py."""
+from branches import faq
+from core.branch_blueprint import branch_blueprint
+
+bp = branch_blueprint(faq)

@@ -1,0 +1,5 @@
+"""intent_goodbye: the goodbye branch, triggered by its queue; the logic is in branches/goodbye.py."""
+from branches import goodbye
+from core.branch_blueprint import branch_blueprint
+
+bp = branch_blueprint(goodbye)

@@ -1,0 +1,5 @@
+"""intent_greeting: the greeting branch, triggered by its queue; the logic is in branches/greeting.py."""
+from branches import greeting
+from core.branch_blueprint import branch_blueprint
+
+bp = branch_blueprint(greeting)

@@ -1,0 +1,32 @@
+"""POST /api/channels/sendbird/webhook: verify, acknowledge at once, queue the turn."""
+import logging
+
+import azure.functions as func
+
+from core import sendbird, steps
+from core.deps import get_deps
+from core.errors import PermanentError
+from core.http import BadRequest, error, json_object, json_response, raw_body
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.route(route="channels/sendbird/webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def sendbird_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    deps = get_deps()
+    try:
+        body = raw_body(req)
+        if not sendbird.signature_ok(body, deps.sendbird_api_token, req.headers.get("x-sendbird-signature")):
+            return error(401, "missing or wrong x-sendbird-signature")
+        envelope = sendbird.to_envelope(json_object(body), deps.sendbird_bot_user_id)
+    except BadRequest as e:
+        return error(e.status, e.reason)
+    except PermanentError as e:
+        log.warning("refused a SendBird webhook: %s", e)
+        return error(400, str(e))
+    if isinstance(envelope, str):
+        log.info("ignored a SendBird webhook: %s", envelope)
+        return json_response(200, {"status": "ignored", "reason": envelope})
+    steps.accept(envelope, deps, "sendbird_webhook")
+    return json_response(200, {"status": "accepted", "turn_id": envelope.turn_id})

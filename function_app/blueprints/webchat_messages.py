@@ -1,0 +1,52 @@
+"""The web chat channel: POST a customer's message; GET the bot's replies after a cursor."""
+import uuid
+
+import azure.functions as func
+
+from core import steps
+from core.deps import get_deps
+from core.envelope import MAX_TEXT_CHARS, Envelope, check_id
+from core.errors import PermanentError
+from core.http import BadRequest, error, json_object, json_response, raw_body
+
+bp = func.Blueprint()
+
+
+def _envelope(data: dict) -> Envelope:
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest(400, "'text' must be a non-empty string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadRequest(400, f"'text' is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+    try:
+        conversation_id = check_id("'conversation_id'", data.get("conversation_id") or uuid.uuid4().hex)
+        message_id = check_id("'message_id'", data.get("message_id") or uuid.uuid4().hex)
+    except PermanentError as e:
+        raise BadRequest(400, str(e)) from e
+    return Envelope(turn_id=f"webchat:{conversation_id}:{message_id}", channel="webchat",
+                    conversation_id=conversation_id, user_id=f"web:{conversation_id}", text=text)
+
+
+@bp.route(route="channels/webchat/messages", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def webchat_messages(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        envelope = _envelope(json_object(raw_body(req)))
+    except BadRequest as e:
+        return error(e.status, e.reason)
+    steps.accept(envelope, get_deps(), "webchat_messages")
+    return json_response(202, {"conversation_id": envelope.conversation_id, "turn_id": envelope.turn_id})
+
+
+@bp.route(route="channels/webchat/conversations/{conversation_id}/messages", methods=["GET"],
+          auth_level=func.AuthLevel.ANONYMOUS)
+def webchat_replies(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        conversation_id = check_id("conversation id", req.route_params.get("conversation_id"))
+        after = float(req.params.get("after") or 0)
+    except PermanentError as e:
+        return error(400, str(e))
+    except ValueError:
+        return error(400, "'after' must be a number (the cursor of the previous answer)")
+    messages = get_deps().outbox.after(conversation_id, after)
+    replies = [{"id": m["id"], "text": m["text"], "created": m["created"]} for m in messages]
+    return json_response(200, {"messages": replies, "cursor": replies[-1]["created"] if replies else after})

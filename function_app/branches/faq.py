@@ -1,0 +1,13 @@
+"""faq: asks the knowledge base; when it has no confident answer the turn goes on to fallback."""
+from core.conversation import Conversation, Outcome
+from core.ports import Services, Turn
+
+BRANCH = "faq"
+NEXT = "fallback"
+
+
+def handle(turn: Turn, conversation: Conversation, services: Services) -> Outcome:
+    answer = services.qna.ask(turn.text)
+    if answer is None or answer.confidence < services.options.get("qna_min_confidence", 0.0):
+        return Outcome(forward=NEXT)
+    return Outcome(reply=answer.text)

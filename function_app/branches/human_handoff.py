@@ -1,0 +1,19 @@
+"""human_handoff: hands the conversation to a person; the bot stays silent until an agent releases it.
+
+Also answers the fallback branch's offer ("shall I connect you with a person?"), which arrives here
+as the pending slot `confirm`.
+"""
+from core.conversation import Conversation, Outcome
+from core.ports import Services, Turn
+
+BRANCH = "human_handoff"
+CONFIRM_SLOT = "confirm"
+HANDING_OFF = "I'm connecting you with a colleague; they will reply here shortly."
+DECLINED = "No problem. What else can I help you with?"
+
+
+def handle(turn: Turn, conversation: Conversation, services: Services) -> Outcome:
+    confirming = conversation.pending is not None and conversation.pending.slot == CONFIRM_SLOT
+    if confirming and turn.intent != "affirm":
+        return Outcome(reply=DECLINED)
+    return Outcome(reply=HANDING_OFF, handoff=True)

@@ -1,0 +1,112 @@
+"""In-memory adapters with the same contracts as the real ones: unit tests need no server."""
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from core.conversation import Conversation
+from core.envelope import Envelope
+from core.errors import ConflictError
+from core.ports import Answer, Order, Product
+from core.stores import turn_document
+
+
+class MemoryConversationStore:
+    def __init__(self) -> None:
+        self._docs: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, conversation_id: str) -> Conversation | None:
+        with self._lock:
+            doc = self._docs.get(conversation_id)
+            return Conversation.from_doc(copy.deepcopy(doc)) if doc else None
+
+    def save(self, conversation: Conversation) -> Conversation:
+        with self._lock:
+            current = self._docs.get(conversation.id)
+            if (current is None) != (conversation.etag is None) or (
+                    current is not None and current["_etag"] != conversation.etag):
+                raise ConflictError(f"conversation {conversation.id} changed")
+            doc = {**copy.deepcopy(conversation.to_doc()), "_etag": uuid.uuid4().hex}
+            self._docs[conversation.id] = doc
+            return Conversation.from_doc(copy.deepcopy(doc))
+
+
+class MemoryTurnLog:
+    def __init__(self) -> None:
+        self.turns: dict[str, dict[str, Any]] = {}
+
+    def record(self, envelope: Envelope, status: str) -> None:
+        self.turns[envelope.turn_id] = turn_document(envelope, status)
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        return sorted(self.turns.values(), key=lambda t: -t["received_at"])[:limit]
+
+
+class MemoryOutbox:
+    def __init__(self) -> None:
+        self.messages: dict[str, dict[str, Any]] = {}
+
+    def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
+        return self.messages.get(turn_id)
+
+    def put(self, message: dict[str, Any]) -> None:
+        self.messages[message["id"]] = dict(message)
+
+    def after(self, conversation_id: str, after: float) -> list[dict[str, Any]]:
+        return sorted((m for m in self.messages.values()
+                       if m["conversation_id"] == conversation_id and m["created"] > after),
+                      key=lambda m: m["created"])
+
+
+class MemoryQueues:
+    def __init__(self) -> None:
+        self.sent: dict[str, list[str]] = defaultdict(list)
+
+    def send(self, queue: str, text: str) -> None:
+        self.sent[queue].append(text)
+
+    def take(self, queue: str) -> list[str]:
+        taken, self.sent[queue] = self.sent[queue], []
+        return taken
+
+
+class MemoryShop:
+    def __init__(self, products: list[Product] = (), orders: list[Order] = ()) -> None:
+        self.products, self.orders = list(products), {o.order_id: o for o in orders}
+        self.searches: list[dict[str, Any]] = []
+
+    def search_products(self, *, query, brand, colour, limit) -> list[Product]:
+        self.searches.append({"query": query, "brand": brand, "colour": colour})
+        def matches(p: Product) -> bool:
+            return ((not query or query.lower() in p.name.lower())
+                    and (not brand or brand.lower() == p.brand.lower())
+                    and (not colour or colour.lower() == p.colour.lower()))
+        return [p for p in self.products if matches(p)][:limit]
+
+    def get_order(self, order_id: str) -> Order | None:
+        return self.orders.get(order_id)
+
+
+class MemoryQna:
+    def __init__(self, answers: dict[str, Answer] | None = None) -> None:
+        self.answers = answers or {}
+
+    def ask(self, question: str) -> Answer | None:
+        return next((a for key, a in self.answers.items() if key in question.lower()), None)
+
+
+class MemoryChannel:
+    """Records what would have been sent; `send` may be told to fail to test retries."""
+
+    def __init__(self) -> None:
+        self.sent: list[Envelope] = []
+        self.failures: list[Exception] = []
+
+    def send(self, envelope: Envelope) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(envelope)

@@ -1,0 +1,45 @@
+"""Which branch answers a turn. Pure: the routing table is data, `route` a function over plain values.
+
+Adding a branch is one entry here (intent -> branch) plus its Blueprint file.
+"""
+from __future__ import annotations
+
+from core.conversation import Conversation
+from core.ports import Turn
+
+FAQ = "faq"
+FALLBACK = "fallback"
+
+ROUTES: dict[str, str] = {
+    "greeting": "greeting",
+    "goodbye": "goodbye",
+    "thanks": "goodbye",
+    "order_status": "order_status",
+    "cancel_order": "human_handoff",
+    "product_search": "product_search",
+    "payment_methods": FAQ,
+    "returns_policy": FAQ,
+    "shipping_info": FAQ,
+    "store_hours": FAQ,
+    "human_handoff": "human_handoff",
+    "affirm": FALLBACK,
+    "deny": FALLBACK,
+}
+
+BRANCHES: tuple[str, ...] = tuple(sorted(set(ROUTES.values()) | {FAQ, FALLBACK}))
+
+
+def route(turn: Turn, conversation: Conversation, min_confidence: float) -> str | None:
+    """The branch for this turn, or None when a human agent has the conversation (the bot stays silent)."""
+    if conversation.handoff:
+        return None
+    if conversation.pending is not None:
+        return conversation.pending.branch
+    if turn.out_of_scope or turn.intent is None or turn.confidence < min_confidence:
+        return FAQ  # the knowledge base may still know; faq forwards to fallback when it does not
+    return ROUTES.get(turn.intent, FAQ)
+
+
+def queue_for(branch: str) -> str:
+    """Storage queue names allow lower-case letters, digits and single hyphens."""
+    return "intent-" + branch.replace("_", "-")

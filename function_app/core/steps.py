@@ -1,0 +1,119 @@
+"""The steps of a chat turn, each idempotent on `turn_id`. Blueprints decode their trigger and call one.
+
+Delivering any queue message again repeats no state change and sends no second reply:
+understand remembers the branch it chose for a turn, a branch remembers its outcome, and delivery
+is deduplicated by the outbox and by SendBird's `dedup_id`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from core import telemetry
+from core.conversation import Conversation, Outcome
+from core.deps import Deps
+from core.envelope import MAX_TEXT_CHARS, Envelope, now_ms
+from core.errors import PermanentError
+from core.ports import Services, Turn
+from core.queues import TURNS_INCOMING, TURNS_OUTGOING, poison_queue
+from core.routing import queue_for, route
+from core.stores import Unchanged, update_conversation
+
+log = logging.getLogger(__name__)
+BranchLogic = Callable[[Turn, Conversation, Services], Outcome]
+
+
+def accept(envelope: Envelope, deps: Deps, step_name: str) -> None:
+    """A channel accepted a message: start the turn's trace and queue it for `understand`."""
+    started = time.perf_counter()
+    with telemetry.step(step_name, envelope):
+        envelope.timed(step_name, started)
+        deps.queues.send(TURNS_INCOMING, envelope.to_json())
+
+
+def _new_conversation(envelope: Envelope) -> Callable[[], Conversation]:
+    return lambda: Conversation(envelope.conversation_id, envelope.channel, envelope.user_id)
+
+
+def understand(envelope: Envelope, deps: Deps) -> None:
+    """Parse, record the turn on the conversation, route it, queue it on its branch's queue."""
+    started = time.perf_counter()
+    with telemetry.step("understand", envelope) as span:
+        if envelope.nlu is None:
+            envelope.nlu = deps.nlu.parse(envelope.text[:MAX_TEXT_CHARS])
+        turn = Turn.from_nlu(envelope.turn_id, envelope.text, envelope.nlu)
+
+        def record(conversation: Conversation):
+            if conversation.has_turn(turn.turn_id):  # a redelivery: route it the way we did before
+                return Unchanged(conversation.routed_branch(turn.turn_id))
+            branch = route(turn, conversation, deps.min_confidence)
+            conversation.record_turn(turn.turn_id, branch)
+            return branch
+
+        _, branch = update_conversation(deps.conversations, _new_conversation(envelope), record)
+        envelope.branch = branch
+        span.set_attribute("switchboard.branch", branch or "")
+        envelope.timed("understand", started)
+        deps.turn_log.record(envelope, "routed" if branch else "silent: handed off to an agent")
+        if branch:
+            deps.queues.send(queue_for(branch), envelope.to_json())
+
+
+def run_branch(envelope: Envelope, deps: Deps, branch: str, logic: BranchLogic) -> None:
+    """Apply the branch's outcome once; queue the reply for delivery, or the turn for the next branch."""
+    started = time.perf_counter()
+    with telemetry.step(f"intent_{branch}", envelope):
+        turn = Turn.from_nlu(envelope.turn_id, envelope.text, envelope.nlu)
+
+        def decide(conversation: Conversation):
+            done = conversation.outcome_of(turn.turn_id, branch)
+            if done is not None:
+                return Unchanged(done)
+            outcome = logic(turn, conversation, deps.services)
+            conversation.apply(turn.turn_id, branch, outcome)
+            return outcome
+
+        _, outcome = update_conversation(deps.conversations, _new_conversation(envelope), decide)
+        envelope.timed(f"intent_{branch}", started)
+        if outcome.forward:
+            envelope.branch = outcome.forward
+            deps.queues.send(queue_for(outcome.forward), envelope.to_json())
+            return
+        envelope.branch, envelope.reply = branch, outcome.reply
+        deps.turn_log.record(envelope, "answered" if outcome.reply else "no reply")
+        if outcome.reply:
+            deps.queues.send(TURNS_OUTGOING, envelope.to_json())
+
+
+def deliver(envelope: Envelope, deps: Deps) -> None:
+    """Send the reply through its channel, once; the outbox keeps every reply sent."""
+    started = time.perf_counter()
+    with telemetry.step("deliver", envelope):
+        if envelope.reply is None:
+            raise PermanentError(f"turn {envelope.turn_id} reached deliver without a reply")
+        channel = deps.channels.get(envelope.channel)
+        if channel is None:
+            raise PermanentError(f"unknown channel {envelope.channel!r}")
+        sent = deps.outbox.get(envelope.conversation_id, envelope.turn_id)
+        if sent is not None:
+            log.info("turn %s was already delivered", envelope.turn_id)
+            return
+        channel.send(envelope)
+        envelope.timed("deliver", started)
+        envelope.timings["end_to_end"] = round(now_ms() - envelope.received_at, 3)
+        deps.outbox.put({"id": envelope.turn_id, "conversation_id": envelope.conversation_id,
+                         "channel": envelope.channel, "text": envelope.reply, "created": now_ms()})
+        deps.turn_log.record(envelope, "delivered")
+
+
+def handle_queue_message(body: bytes, queue: str, deps: Deps, step: Callable[[Envelope, Deps], None]) -> None:
+    """Decode a queue message and run its step. A permanent failure is parked in `<queue>-poison` at
+    once, with the reason logged; anything else propagates so the host retries the message."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        envelope = Envelope.from_json(text)
+        step(envelope, deps)
+    except PermanentError as e:
+        log.error("parking a message of %s in %s: %s", queue, poison_queue(queue), e)
+        deps.queues.send(poison_queue(queue), text)

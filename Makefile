@@ -4,7 +4,7 @@ PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
            HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 MAKEFLAGS=-j2 PATH=$(CURDIR)/.venv/bin:$$PATH
-REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt \
+REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
            inference_container/requirements*.txt
 
 .PHONY: install test bench bench-quality bench-serving bench-startup clean

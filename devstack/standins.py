@@ -171,3 +171,32 @@ def webchat_app(functions_url: str) -> Flask:
         abort(404)
 
     return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the four stand-ins from one process; keys and tokens come from the app's settings."""
+    import argparse
+    import os
+
+    from werkzeug.serving import make_server
+
+    parser = argparse.ArgumentParser(prog="python -m devstack.standins", description=__doc__.split("\n")[0])
+    for name, port in (("shop", 7101), ("qna", 7102), ("sendbird", 7103), ("webchat", 7100)):
+        parser.add_argument(f"--{name}-port", type=int, default=port)
+    parser.add_argument("--functions-url", default="http://127.0.0.1:7071")
+    args = parser.parse_args(argv)
+    env = os.environ
+    apps = {
+        args.shop_port: shop_app(env.get("SHOP_API_KEY", "local-shop-key")),
+        args.qna_port: qna_app(env.get("QNA_API_KEY", "local-qna-key")),
+        args.sendbird_port: sendbird_app(env.get("SENDBIRD_API_TOKEN", "local-sendbird-token")),
+        args.webchat_port: webchat_app(args.functions_url),
+    }
+    servers = [make_server("127.0.0.1", port, app, threaded=True) for port, app in apps.items()]
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
 """gunicorn settings for the NLU service; every value can be overridden from the environment."""
 import os
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # gevent: the lowest latency per request (bench/results/serving.json); gthread: steadier tails
 # when one worker takes many concurrent connections.

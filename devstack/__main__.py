@@ -1,0 +1,58 @@
+"""`python -m devstack run`: the whole system on this machine (what `make run` calls).
+
+Starts Azurite, the Cosmos DB stand-in, the NLU service (training and promoting the demo model
+first when the registry is empty), the stand-ins of the shop, QnA and SendBird APIs, the web chat
+page and the local functions host; prints where to open them; Ctrl-C stops everything.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+
+from devstack.stack import ROOT, Ports, Stack, StackError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["run"])
+    parser.add_argument("--var", type=Path, default=ROOT / "var" / "devstack",
+                        help="where the emulators keep their data and every process its log")
+    args = parser.parse_args(argv)
+    stack, ports = Stack(args.var), Ports()
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        for name in Stack.ORDER:
+            print(f"starting {name} ...", flush=True)
+            stack.start(name)
+    except (StackError, OSError) as e:
+        print(f"could not start the stack: {e}")
+        stack.stop_all()
+        return 1
+    print(f"""
+Switchboard is running (logs in {args.var / 'logs'}):
+
+  web chat page         http://127.0.0.1:{ports.webchat}/
+  functions host        http://127.0.0.1:{ports.functions}/api/  (SendBird webhook: /api/channels/sendbird/webhook)
+  NLU service           http://127.0.0.1:{ports.nlu}/v1/models/nlu
+  SendBird stand-in     http://127.0.0.1:{ports.sendbird}/__standin/sent  (what the bot sent)
+  shop API stand-in     http://127.0.0.1:{ports.shop}/products
+  QnA stand-in          http://127.0.0.1:{ports.qna}/language/:query-knowledgebases
+  Azurite               blob :{ports.blob}, queue :{ports.queue};  Cosmos DB stand-in http://127.0.0.1:{ports.cosmos}
+
+Press Ctrl-C to stop.""", flush=True)
+    while not stopping.wait(1.0):
+        for name, proc in list(stack.procs.items()):
+            if proc.poll() is not None:
+                print(f"{name} exited with code {proc.returncode}; see {stack.log_path(name)}. Stopping.")
+                stopping.set()
+    print("stopping ...", flush=True)
+    stack.stop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""The whole Switchboard stack as real processes on this machine, for `make run`, the integration
+tests and the benchmarks: Azurite, the Cosmos DB stand-in, the NLU service (following a Blob
+Storage model registry), the stand-ins of the outside SaaS, and the local functions host.
+
+Every process logs to `<var>/logs/<name>.log`; `stop()` ends them all.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_BIN = ROOT / "node_modules" / ".bin"
+DEMO_DATA = ROOT / "training_jobs" / "data" / "demo.yml"
+REGISTRY = "azure://models"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+
+
+@dataclass(frozen=True)
+class Ports:
+    blob: int = 10000
+    queue: int = 10001
+    table: int = 10002
+    cosmos: int = 8081
+    nlu: int = 8080
+    functions: int = 7071
+    webchat: int = 7100
+    shop: int = 7101
+    qna: int = 7102
+    sendbird: int = 7103
+
+    @classmethod
+    def free(cls) -> "Ports":
+        """Unused ports, so a test stack never meets a running `make run`."""
+        sockets = [socket.socket() for _ in dataclasses.fields(cls)]
+        try:
+            for s in sockets:
+                s.bind(("127.0.0.1", 0))
+            return cls(*(s.getsockname()[1] for s in sockets))
+        finally:
+            for s in sockets:
+                s.close()
+
+
+def storage_connection(ports: Ports) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{ports.blob}/devstoreaccount1;"
+            f"QueueEndpoint=http://127.0.0.1:{ports.queue}/devstoreaccount1;")
+
+
+def app_settings(ports: Ports) -> dict[str, str]:
+    """The function app's settings for this stack: local.settings.sample.json's, on these ports."""
+    return {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "AzureWebJobsFeatureFlags": "EnableWorkerIndexing",
+        "AzureWebJobsStorage": storage_connection(ports),
+        "COSMOS_ENDPOINT": f"http://127.0.0.1:{ports.cosmos}",
+        "COSMOS_KEY": COSMOS_KEY,
+        "COSMOS_DATABASE": "switchboard",
+        "NLU_URL": f"http://127.0.0.1:{ports.nlu}",
+        "NLU_TIMEOUT_SECONDS": "2",
+        "NLU_MIN_CONFIDENCE": "0.5",
+        "SHOP_API_URL": f"http://127.0.0.1:{ports.shop}",
+        "SHOP_API_KEY": "local-shop-key",
+        "QNA_ENDPOINT": f"http://127.0.0.1:{ports.qna}",
+        "QNA_API_KEY": "local-qna-key",
+        "QNA_PROJECT": "retail-faq",
+        "QNA_DEPLOYMENT": "production",
+        "QNA_MIN_CONFIDENCE": "0.3",
+        "SENDBIRD_API_URL": f"http://127.0.0.1:{ports.sendbird}",
+        "SENDBIRD_API_TOKEN": "local-sendbird-token",
+        "SENDBIRD_BOT_USER_ID": "switchboard-bot",
+        "AGENT_API_TOKEN": "local-agent-token",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": "",
+    }
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+class Stack:
+    """Starts, restarts and stops the stack's processes. Services start in the order of `ORDER`."""
+
+    ORDER = ("azurite", "cosmos", "nlu", "standins", "functions")
+
+    def __init__(self, var: Path, ports: Ports = Ports(), model: Path | None = None,
+                 functions_env: dict[str, str] | None = None) -> None:
+        self.var, self.ports = Path(var), ports
+        self.model = model  # an artifact to register when the registry is empty (else: train the demo)
+        self.settings = {**app_settings(ports), **(functions_env or {})}
+        self.procs: dict[str, subprocess.Popen] = {}
+        (self.var / "logs").mkdir(parents=True, exist_ok=True)
+
+    # ---- what each service runs -------------------------------------------------------------------
+    def _command(self, name: str) -> tuple[list[str], dict[str, str], callable]:
+        p, py = self.ports, sys.executable
+        if name == "azurite":
+            cmd = [str(NODE_BIN / "azurite"), "--blobHost", "127.0.0.1", "--blobPort", str(p.blob),
+                   "--queueHost", "127.0.0.1", "--queuePort", str(p.queue), "--tableHost", "127.0.0.1",
+                   "--tablePort", str(p.table), "--location", str(self.var / "azurite"),
+                   "--skipApiVersionCheck", "--loose", "--silent"]
+            return cmd, {}, lambda: _port_open(p.blob) and _port_open(p.queue)
+        if name == "cosmos":
+            return (["node", str(ROOT / "devstack" / "cosmos_server.js"), str(p.cosmos)], {},
+                    lambda: _port_open(p.cosmos))
+        if name == "nlu":
+            env = {"NLU_REGISTRY": REGISTRY, "NLU_REGISTRY_CONNECTION_STRING": storage_connection(p),
+                   "NLU_POLL_SECONDS": "2", "NLU_MODEL_CACHE_DIR": str(self.var / "nlu-cache"),
+                   "PORT": str(p.nlu), "WEB_CONCURRENCY": "1", "BIND_HOST": "127.0.0.1"}
+            cmd = [py, "-m", "gunicorn", "-c", "inference_container/gunicorn.conf.py", "inference_container.wsgi:app"]
+            return cmd, env, lambda: _http_ok(f"http://127.0.0.1:{p.nlu}/readyz")
+        if name == "standins":
+            cmd = [py, "-m", "devstack.standins", "--shop-port", str(p.shop), "--qna-port", str(p.qna),
+                   "--sendbird-port", str(p.sendbird), "--webchat-port", str(p.webchat),
+                   "--functions-url", f"http://127.0.0.1:{p.functions}"]
+            return cmd, self.settings, lambda: all(map(_port_open, (p.shop, p.qna, p.sendbird, p.webchat)))
+        if name == "functions":
+            cmd = [py, "-m", "devstack.functions_host", "--port", str(p.functions), "--cors", "*"]
+            return cmd, self.settings, lambda: _port_open(p.functions)
+        raise StackError(f"unknown service {name!r}")
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+    def start(self, name: str, timeout: float = 120.0) -> None:
+        if name == "nlu":
+            self.ensure_model()
+        cmd, env, ready = self._command(name)
+        log = open(self.var / "logs" / f"{name}.log", "ab")
+        self.procs[name] = proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3", **env})
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None:
+                raise StackError(f"{name} exited with code {proc.returncode}; see {self.log_path(name)}")
+            if time.monotonic() > deadline:
+                raise StackError(f"{name} was not ready after {timeout:.0f}s; see {self.log_path(name)}")
+            time.sleep(0.05)
+
+    def start_all(self) -> None:
+        try:
+            for name in self.ORDER:
+                self.start(name)
+        except BaseException:
+            self.stop_all()
+            raise
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, grace: float = 5.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+    def stop_all(self) -> None:
+        for name in reversed(self.ORDER):
+            self.stop(name)
+
+    def log_path(self, name: str) -> Path:
+        return self.var / "logs" / f"{name}.log"
+
+    # ---- the model --------------------------------------------------------------------------------
+    def ensure_model(self) -> None:
+        """An empty registry gets a production version: the given artifact, or the demo model trained
+        from the demo data in the project's data-set format."""
+        env = {**os.environ, "NLU_REGISTRY_CONNECTION_STRING": storage_connection(self.ports),
+               "TF_CPP_MIN_LOG_LEVEL": "3"}
+        cli = [sys.executable, "-m", "training_jobs"]
+        versions = json.loads(subprocess.run([*cli, "versions", "--registry", REGISTRY], cwd=ROOT, env=env,
+                                             check=True, capture_output=True, text=True).stdout)
+        if versions.get("production"):
+            return
+        model = self.model or self.var / "models" / "demo"
+        if not (model / "metadata.json").exists():
+            print(f"The registry is empty: training the demo model from {DEMO_DATA.relative_to(ROOT)} ...",
+                  flush=True)
+            subprocess.run([*cli, "train", "--data", str(DEMO_DATA), "--out", str(model)], cwd=ROOT, env=env,
+                           check=True, stdout=subprocess.DEVNULL)
+        registered = json.loads(subprocess.run([*cli, "register", "--model", str(model), "--registry", REGISTRY],
+                                               cwd=ROOT, env=env, check=True, capture_output=True,
+                                               text=True).stdout)["registered"]
+        subprocess.run([*cli, "promote", registered, "--registry", REGISTRY], cwd=ROOT, env=env, check=True,
+                       capture_output=True)

@@ -1,0 +1,96 @@
+"""The HTTP adapters over httpx, with the transport as the test seam (no patching)."""
+import httpx
+import pytest
+
+from core.channels import SendBirdChannel
+from core.clients import NluClient, QnaClient, RetryPolicy, ShopClient
+from core.envelope import Envelope
+from core.errors import PermanentError, TransientError
+
+FAST = RetryPolicy(attempts=3, backoff=0.001)
+
+
+def scripted(*responses):
+    """A transport answering with the given responses (or raising the given exceptions) in turn."""
+    seen = []
+
+    def handler(request):
+        seen.append(request)
+        answer = responses[min(len(seen), len(responses)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return httpx.MockTransport(handler), seen
+
+
+def test_nlu_retries_timeouts_5xx_and_429_then_succeeds():
+    transport, seen = scripted(httpx.ReadTimeout("slow"), httpx.Response(503), httpx.Response(200, json={"x": 1}))
+    assert NluClient("http://nlu", 1.0, FAST, transport).parse("hi") == {"x": 1}
+    assert len(seen) == 3 and seen[0].url.path == "/v1/models/nlu:parse"
+
+
+def test_nlu_that_keeps_failing_is_a_transient_error():
+    transport, seen = scripted(httpx.Response(429, headers={"Retry-After": "0"}))
+    with pytest.raises(TransientError, match="HTTP 429"):
+        NluClient("http://nlu", 1.0, FAST, transport).parse("hi")
+    assert len(seen) == 3
+
+
+def test_nlu_refusing_the_text_is_permanent():
+    transport, _ = scripted(httpx.Response(400, json={"error": "text is empty"}))
+    with pytest.raises(PermanentError):
+        NluClient("http://nlu", 1.0, FAST, transport).parse(" ")
+
+
+def test_shop_order_lookup_and_search():
+    def handler(request):
+        if request.url.path == "/orders/A-1234":
+            return httpx.Response(200, json={"order_id": "A-1234", "status": "shipped", "eta": "Monday"})
+        if request.url.path == "/products":
+            assert request.headers["x-api-key"] == "k"
+            assert dict(request.url.params) == {"q": "jeans", "colour": "blue", "limit": "3"}
+            return httpx.Response(200, json={"products": [
+                {"sku": "J", "name": "501", "brand": "Levi's", "colour": "blue", "price": 89.5}]})
+        return httpx.Response(404)
+
+    shop = ShopClient("http://shop", "k", policy=FAST, transport=httpx.MockTransport(handler))
+    assert shop.get_order("A-1234").eta == "Monday"
+    assert shop.get_order("Z-1") is None
+    assert [p.name for p in shop.search_products(query="jeans", brand=None, colour="blue", limit=3)] == ["501"]
+
+
+def test_qna_speaks_the_question_answering_protocol():
+    def handler(request):
+        assert request.url.path == "/language/:query-knowledgebases"
+        assert request.url.params["projectName"] == "faq" and request.url.params["api-version"] == "2021-10-01"
+        assert request.headers["Ocp-Apim-Subscription-Key"] == "k"
+        if b"hours" in request.content:
+            return httpx.Response(200, json={"answers": [{"answer": "9 to 5", "confidenceScore": 0.8, "id": 1}]})
+        return httpx.Response(200, json={"answers": [{"answer": "No good match found in KB.", "id": -1,
+                                                      "confidenceScore": 0.0}]})
+
+    qna = QnaClient("http://qna", "k", "faq", "production", policy=FAST, transport=httpx.MockTransport(handler))
+    assert qna.ask("opening hours?").text == "9 to 5"
+    assert qna.ask("meaning of life?") is None
+
+
+def test_sendbird_send_uses_the_turn_id_as_dedup_id_and_honours_retry_after():
+    transport, seen = scripted(httpx.Response(429, headers={"X-RateLimit-RetryAfter": "0.01"}),
+                               httpx.Response(200, json={"message_id": 1}))
+    channel = SendBirdChannel("http://sb", "token", "bot", policy=FAST, transport=transport)
+    channel.send(Envelope(turn_id="sendbird:9", channel="sendbird", conversation_id="ch", user_id="u",
+                          text="hi", reply="hello", channel_data={"channel_url": "ch"}))
+    assert len(seen) == 2 and seen[1].url.path == "/v3/bots/bot/send"
+    assert seen[1].headers["Api-Token"] == "token"
+    assert httpx.Response(200, content=seen[1].content).json() == {
+        "message": "hello", "channel_url": "ch", "dedup_id": "sendbird:9"}
+
+
+def test_sendbird_retry_after_beyond_the_step_budget_goes_back_to_the_queue():
+    transport, seen = scripted(httpx.Response(429, headers={"X-RateLimit-RetryAfter": "60"}))
+    channel = SendBirdChannel("http://sb", "token", "bot", policy=FAST, transport=transport)
+    with pytest.raises(TransientError):
+        channel.send(Envelope(turn_id="t", channel="sendbird", conversation_id="ch", user_id="u", text="hi",
+                              reply="hello", channel_data={"channel_url": "ch"}))
+    assert len(seen) == 1

@@ -1,0 +1,43 @@
+import re
+
+import pytest
+
+from core.conversation import Conversation, Pending
+from core.ports import Turn
+from core.routing import BRANCHES, FALLBACK, FAQ, ROUTES, queue_for, route
+
+
+def turn(intent, confidence=0.9, oos=False):
+    return Turn("t1", "text", intent, confidence, oos)
+
+
+@pytest.mark.parametrize("intent,branch", [("greeting", "greeting"), ("thanks", "goodbye"),
+                                           ("order_status", "order_status"), ("store_hours", FAQ),
+                                           ("product_search", "product_search")])
+def test_an_intent_goes_to_its_branch(intent, branch):
+    assert route(turn(intent), Conversation("c", "webchat", "u"), 0.5) == branch
+
+
+def test_a_pending_slot_wins_over_the_intent():
+    conversation = Conversation("c", "webchat", "u", pending=Pending("order_status", "order_id"))
+    assert route(turn("greeting"), conversation, 0.5) == "order_status"
+
+
+@pytest.mark.parametrize("t", [turn("greeting", 0.3), turn("greeting", oos=True), turn(None, 0.0),
+                               turn("an_intent_nobody_routes")])
+def test_out_of_scope_low_confidence_or_unrouted_goes_to_faq(t):
+    assert route(t, Conversation("c", "webchat", "u"), 0.5) == FAQ
+
+
+def test_a_conversation_handed_to_an_agent_gets_no_branch():
+    conversation = Conversation("c", "webchat", "u", handoff=True, pending=Pending("order_status", "order_id"))
+    assert route(turn("greeting"), conversation, 0.5) is None
+
+
+def test_every_branch_has_a_valid_queue_name_and_a_logic_module():
+    import importlib
+    assert FALLBACK in BRANCHES and set(ROUTES.values()) <= set(BRANCHES)
+    for branch in BRANCHES:
+        assert re.fullmatch(r"[a-z0-9](?:[a-z0-9]|-(?!-)){2,62}", queue_for(branch))
+        logic = importlib.import_module(f"branches.{branch}")
+        assert logic.BRANCH == branch and callable(logic.handle)

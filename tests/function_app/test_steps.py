@@ -1,0 +1,105 @@
+"""Every step is idempotent on turn_id; permanent failures are parked, transient ones re-raised."""
+import threading
+
+import pytest
+from pipeline import nlu_result
+
+from core import steps
+from core.envelope import Envelope
+from core.errors import TransientError
+from core.queues import TURNS_INCOMING, TURNS_OUTGOING
+from core.routing import queue_for
+from core.stores import update_conversation
+
+
+def test_every_message_delivered_twice_gives_one_reply_and_one_state_change(pipeline, deps):
+    deps.nlu.table["where is my order?"] = nlu_result("order_status")
+    envelope = Envelope(turn_id="webchat:c1:m1", channel="webchat", conversation_id="c1", user_id="u1",
+                        text="where is my order?")
+    steps.accept(envelope, deps, "test")
+    for queue in (TURNS_INCOMING, queue_for("order_status"), TURNS_OUTGOING):
+        messages = deps.queues.take(queue)
+        assert messages, f"nothing reached {queue}"
+        for message in messages * 2:  # at-least-once: every message arrives twice
+            steps.handle_queue_message(message.encode(), queue, deps, pipeline.steps[queue])
+    assert len(deps.outbox.messages) == 1 and len(deps.channels["webchat"].sent) == 1
+    conversation = deps.conversations.load("c1")
+    assert conversation.message_count == 1 and conversation.pending.attempts == 1
+
+
+def test_the_same_turn_accepted_three_times_is_answered_once(pipeline, deps):
+    deps.nlu.table["hi"] = nlu_result("greeting")
+    for _ in range(3):
+        pipeline.say("hi", message_id="m-1")
+    assert len(pipeline.replies()) == 1
+    assert deps.conversations.load("c1").message_count == 1
+
+
+def test_an_envelope_that_is_not_json_is_parked_in_poison(deps):
+    steps.handle_queue_message(b"{not json", TURNS_INCOMING, deps, steps.understand)
+    assert deps.queues.sent[f"{TURNS_INCOMING}-poison"] == ["{not json"]
+
+
+def test_a_transient_failure_is_raised_for_the_queue_to_retry(pipeline, deps):
+    deps.nlu.failures.append(TransientError("NLU answered 503"))
+    envelope = Envelope(turn_id="t1", channel="webchat", conversation_id="c1", user_id="u", text="hi")
+    with pytest.raises(TransientError):
+        steps.handle_queue_message(envelope.to_json().encode(), TURNS_INCOMING, deps, steps.understand)
+    assert not deps.queues.sent.get(f"{TURNS_INCOMING}-poison")
+    steps.handle_queue_message(envelope.to_json().encode(), TURNS_INCOMING, deps, steps.understand)
+    assert len(deps.queues.sent[queue_for("faq")]) == 1
+
+
+def test_a_reply_whose_sending_failed_is_sent_on_redelivery(pipeline, deps):
+    deps.nlu.table["hi"] = nlu_result("greeting")
+    deps.channels["webchat"].failures.append(TransientError("channel down"))
+    with pytest.raises(TransientError):
+        pipeline.say("hi")
+    assert pipeline.replies() == []
+    pipeline.drain()  # the queue delivers the message again
+    assert len(pipeline.replies()) == 1
+
+
+def test_concurrent_updates_of_one_conversation_keep_both(deps):
+    new = lambda: __import__("core.conversation", fromlist=["Conversation"]).Conversation("c1", "webchat", "u")
+    barrier = threading.Barrier(8)
+
+    def add(i):
+        barrier.wait()
+        for j in range(10):
+            update_conversation(deps.conversations, new, lambda c: c.record_turn(f"t{i}-{j}", "greeting"))
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert deps.conversations.load("c1").message_count == 80
+
+
+def test_the_turn_log_keeps_message_nlu_branch_reply_and_timings(pipeline, deps):
+    deps.nlu.table["hi"] = nlu_result("greeting")
+    pipeline.say("hi")
+    log = deps.turn_log.turns["webchat:c1:hi"]
+    assert log["status"] == "delivered" and log["branch"] == "greeting" and log["text"] == "hi"
+    assert log["nlu"]["intent"]["name"] == "greeting" and log["reply"].startswith("Hi!")
+    assert {"test", "understand", "intent_greeting", "deliver", "end_to_end"} <= set(log["timings"])
+
+
+def test_one_trace_runs_through_every_step(pipeline, deps):
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from core import telemetry
+
+    exporter = InMemorySpanExporter()
+    telemetry.configure(exporter=exporter)
+    deps.nlu.table["hi"] = nlu_result("greeting")
+    pipeline.say("hi", conversation="traced")
+    trace.get_tracer_provider().force_flush()
+    spans = [s for s in exporter.get_finished_spans()
+             if s.attributes["switchboard.conversation_id"] == "traced"]
+    assert [s.name for s in spans] == ["test", "understand", "intent_greeting", "deliver"]
+    assert len({s.context.trace_id for s in spans}) == 1
+    for parent, child in zip(spans, spans[1:]):
+        assert child.parent.span_id == parent.context.span_id

@@ -1,4 +1,5 @@
-# Switchboard: `make test` runs the whole suite; `make install` sets up .venv and node_modules.
+# Switchboard: `make run` starts the whole system locally; `make test` runs the whole suite;
+# `make install` sets up .venv and node_modules (both of the others do it first).
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
@@ -7,7 +8,7 @@ HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_M
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
            inference_container/requirements*.txt
 
-.PHONY: install test bench bench-quality bench-serving bench-startup clean
+.PHONY: install run test bench bench-quality bench-serving bench-startup clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -24,6 +25,9 @@ $(STAMP): $(REQS)
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+run: install
+	$(PY) -m devstack run
 
 test: install
 	$(PY) -m pytest

@@ -7,7 +7,6 @@ Every process logs to `<var>/logs/<name>.log`; `stop()` ends them all.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import socket
@@ -191,21 +190,15 @@ class Stack:
     def ensure_model(self) -> None:
         """An empty registry gets a production version: the given artifact, or the demo model trained
         from the demo data in the project's data-set format."""
-        env = {**os.environ, "NLU_REGISTRY_CONNECTION_STRING": storage_connection(self.ports),
-               "TF_CPP_MIN_LOG_LEVEL": "3"}
-        cli = [sys.executable, "-m", "training_jobs"]
-        versions = json.loads(subprocess.run([*cli, "versions", "--registry", REGISTRY], cwd=ROOT, env=env,
-                                             check=True, capture_output=True, text=True).stdout)
-        if versions.get("production"):
-            return
         model = self.model or self.var / "models" / "demo"
         if not (model / "metadata.json").exists():
-            print(f"The registry is empty: training the demo model from {DEMO_DATA.relative_to(ROOT)} ...",
+            print(f"training the demo model from {DEMO_DATA.relative_to(ROOT)} if the registry is empty ...",
                   flush=True)
-            subprocess.run([*cli, "train", "--data", str(DEMO_DATA), "--out", str(model)], cwd=ROOT, env=env,
-                           check=True, stdout=subprocess.DEVNULL)
-        registered = json.loads(subprocess.run([*cli, "register", "--model", str(model), "--registry", REGISTRY],
-                                               cwd=ROOT, env=env, check=True, capture_output=True,
-                                               text=True).stdout)["registered"]
-        subprocess.run([*cli, "promote", registered, "--registry", REGISTRY], cwd=ROOT, env=env, check=True,
-                       capture_output=True)
+        env = {**os.environ, "NLU_REGISTRY_CONNECTION_STRING": storage_connection(self.ports),
+               "TF_CPP_MIN_LOG_LEVEL": "3"}
+        command = [sys.executable, "-m", "training_jobs", "bootstrap", "--registry", REGISTRY,
+                   "--data", str(DEMO_DATA), "--out", str(model)]
+        with open(self.log_path("bootstrap"), "ab") as log:
+            done = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            raise StackError(f"the model registry could not be bootstrapped; see {self.log_path('bootstrap')}")

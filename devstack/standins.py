@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack.standins", description=__doc__.split("\n")[0])
     for name, port in (("shop", 7101), ("qna", 7102), ("sendbird", 7103), ("webchat", 7100)):
         parser.add_argument(f"--{name}-port", type=int, default=port)
-    parser.add_argument("--functions-url", default="http://127.0.0.1:7071")
+    parser.add_argument("--functions-url", default="http://127.0.0.1:7071", help="as the browser reaches it")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     args = parser.parse_args(argv)
     env = os.environ
     apps = {
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         args.sendbird_port: sendbird_app(env.get("SENDBIRD_API_TOKEN", "local-sendbird-token")),
         args.webchat_port: webchat_app(args.functions_url),
     }
-    servers = [make_server("127.0.0.1", port, app, threaded=True) for port, app in apps.items()]
+    servers = [make_server(args.host, port, app, threaded=True) for port, app in apps.items()]
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     servers[0].serve_forever()

@@ -6,6 +6,7 @@
     python -m training_jobs promote VERSION [--registry LOC]
     python -m training_jobs rollback [--registry LOC]
     python -m training_jobs versions [--registry LOC]
+    python -m training_jobs bootstrap --data PATH --out DIR [--registry LOC]
 
 A registry LOC is a folder or azure://CONTAINER (connection string from the environment); it
 defaults to $NLU_REGISTRY. Under `horovodrun`, `train` runs data-parallel across the ranks.
@@ -39,13 +40,19 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_ in (("register", "upload an artifact as the next version"),
                         ("promote", "point production at a version"),
                         ("rollback", "point production back at the version before"),
-                        ("versions", "list versions and the production pointer")):
+                        ("versions", "list versions and the production pointer"),
+                        ("bootstrap", "give an empty registry a production version: train (unless --out "
+                                      "already holds an artifact), register, promote")):
         r = sub.add_parser(name, help=help_)
         r.add_argument("--registry", default=os.environ.get("NLU_REGISTRY"))
         if name == "register":
             r.add_argument("--model", required=True)
         if name == "promote":
             r.add_argument("version")
+        if name == "bootstrap":
+            r.add_argument("--data", required=True)
+            r.add_argument("--out", required=True, help="the artifact folder (trained there when missing)")
+            r.add_argument("--seed", type=int, default=13)
     return p
 
 
@@ -132,8 +139,28 @@ def _versions(args) -> int:
     return 0
 
 
+def _bootstrap(args) -> int:
+    """What a fresh stack runs first (`make run`, docker-compose): idempotent, so safe on every start."""
+    from pathlib import Path
+
+    from . import data
+    from .train import TrainConfig, train
+
+    registry = _registry(args)
+    doc, _ = registry.production()
+    if doc:
+        print(json.dumps({"production": doc, "bootstrapped": False}))
+        return 0
+    if not (Path(args.out) / "metadata.json").exists():
+        print(f"the registry has no production version: training {args.data} into {args.out}", file=sys.stderr)
+        train(data.load(args.data), args.out, TrainConfig(seed=args.seed))
+    version = registry.register(args.out)
+    print(json.dumps({"production": registry.promote(version), "bootstrapped": True}))
+    return 0
+
+
 COMMANDS = {"train": _train, "evaluate": _evaluate, "register": _register, "promote": _promote,
-            "rollback": _rollback, "versions": _versions}
+            "rollback": _rollback, "versions": _versions, "bootstrap": _bootstrap}
 
 if __name__ == "__main__":
     raise SystemExit(main())

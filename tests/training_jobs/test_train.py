@@ -91,3 +91,12 @@ def test_train_on_bad_data_names_file_and_line(tmp_path):
     assert proc.returncode == 2
     assert f"{bad}: line " in proc.stderr and "unbalanced annotation bracket" in proc.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_bootstrap_promotes_into_an_empty_registry_once(demo_model, tmp_path):
+    registry = str(tmp_path / "registry")
+    args = ("bootstrap", "--registry", registry, "--data", str(DEMO_DATA), "--out", str(demo_model))
+    first = json.loads(run_cli(*args).stdout)
+    assert first["bootstrapped"] is True and first["production"]["version"] == "1.0.0"
+    again = json.loads(run_cli(*args).stdout)
+    assert again["bootstrapped"] is False and again["production"]["version"] == "1.0.0"

@@ -1,0 +1,33 @@
+"""docker-compose.yml cannot run here (no Docker engine); validate it as far as this machine allows."""
+import shutil
+import subprocess
+
+import yaml
+
+from core.settings import ENV_NAMES
+from helpers import ROOT
+
+
+def compose_config() -> dict:
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose is not installed (.ci/run installs Debian's package)"
+    checked = subprocess.run([binary, "config"], cwd=ROOT, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    return yaml.safe_load(checked.stdout)
+
+
+def test_the_compose_file_is_valid_and_describes_the_whole_stack():
+    services = compose_config()["services"]
+    assert {"azurite", "cosmosdb", "trainer", "inference", "nlu", "functions", "standins"} <= set(services)
+    for service in services.values():
+        if "build" in service:
+            assert (ROOT / service["build"]["dockerfile"]).exists()
+    assert "ports" not in services["inference"], "replicas behind nginx publish no port (--scale)"
+    assert services["functions"]["build"]["dockerfile"] == "function_app/Dockerfile"
+    base = (ROOT / "function_app" / "Dockerfile").read_text()
+    assert "FROM mcr.microsoft.com/azure-functions/python:4-python3.11" in base
+
+
+def test_the_function_app_gets_every_setting_in_compose():
+    environment = compose_config()["services"]["functions"]["environment"]
+    assert set(ENV_NAMES.values()) <= set(environment)

@@ -21,14 +21,31 @@ import re
 import signal
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+import azure.functions as func
+
 from devstack.host_http import HttpRoute, serve
-from devstack.host_queues import QueueListener, QueueOptions
+from devstack.host_queues import QueueListener, QueueOptions, encode_queue_body
+from devstack.storage_rest import QueueRest
 
 log = logging.getLogger("functions_host")
-SUPPORTED = {"httpTrigger", "http", "queueTrigger"}
+SUPPORTED = {"httpTrigger", "http", "queueTrigger", "queue"}  # "queue": an output binding
+
+
+class Out(func.Out):
+    """The value a function sets on an output binding, written by the host after the function returns."""
+
+    def __init__(self) -> None:
+        self._value = None
+
+    def set(self, val) -> None:
+        self._value = val
+
+    def get(self):
+        return self._value
 
 
 def load_settings(app_dir: Path) -> None:
@@ -74,9 +91,20 @@ class Host:
         self.stop_event = threading.Event()
         self.routes: list[Any] = []
         self.listeners: list[Any] = []
+        self.senders: dict[str, QueueRest] = {}  # output binding queue -> its client
+        # As the Python worker runs synchronous functions: one shared pool of
+        # PYTHON_THREADPOOL_THREAD_COUNT threads (default min(32, cores + 4)).
+        threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or min(32, (os.cpu_count() or 1) + 4))
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="fn")
         app = load_app(app_dir)
         for function in app.get_functions():
             self._register(function)
+
+    def _connection(self, function: str, binding: dict) -> str:
+        setting = binding.get("connection") or "AzureWebJobsStorage"
+        if not os.environ.get(setting):
+            raise RuntimeError(f"function {function}: connection setting {setting} is not set")
+        return os.environ[setting]
 
     def _register(self, function) -> None:
         name = function.get_function_name()
@@ -85,18 +113,42 @@ class Host:
         if unsupported:
             raise RuntimeError(f"function {name}: binding type(s) {unsupported} are not supported locally")
         trigger = next(b for b in bindings if b["type"].endswith("Trigger"))
-        user_function: Callable = function.get_user_function()
+        outputs = {}
+        for b in bindings:
+            if b["type"] == "queue":
+                queue = resolve(b["queueName"])
+                outputs[b["name"]] = queue
+                self.senders.setdefault(queue, QueueRest(self._connection(name, b), queue))
+        user_function = self._with_outputs(function.get_user_function(), outputs)
         if trigger["type"] == "httpTrigger":
             methods = [str(getattr(m, "value", m)).upper() for m in trigger.get("methods") or []]
             self.routes.append(HttpRoute(name, resolve(trigger.get("route") or name), methods,
                                          trigger["name"], user_function))
         else:
-            connection = os.environ.get(trigger.get("connection") or "AzureWebJobsStorage", "")
-            if not connection:
-                raise RuntimeError(f"function {name}: connection setting {trigger.get('connection')} is not set")
-            self.listeners.append(QueueListener(name, resolve(trigger["queueName"]), connection,
+            self.listeners.append(QueueListener(name, resolve(trigger["queueName"]), self._connection(name, trigger),
                                                 trigger["name"], user_function, self.queue_options,
-                                                self.stop_event))
+                                                self.stop_event, self.pool))
+
+    def _with_outputs(self, user_function: Callable, outputs: dict[str, str]) -> Callable:
+        """Calls the function with an `Out` per queue output binding, then writes what it set, before the
+        invocation counts as done (HTTP response sent, trigger message deleted). As the Azure host's
+        shared queue watcher does, a listener of that queue in this host is woken to take it at once."""
+        if not outputs:
+            return user_function
+
+        def invoke(**kwargs):
+            bound = {arg: Out() for arg in outputs}
+            result = user_function(**kwargs, **bound)
+            for arg, out in bound.items():
+                if out.get() is not None:
+                    queue = outputs[arg]
+                    self.senders[queue].send(encode_queue_body(out.get(), self.queue_options.message_encoding))
+                    for listener in self.listeners:
+                        if listener.queue == queue:
+                            listener.wake.set()
+            return result
+
+        return invoke
 
     def run(self) -> None:
         for listener in self.listeners:
@@ -112,6 +164,7 @@ class Host:
         server.shutdown()
         for listener in self.listeners:
             listener.join()
+        self.pool.shutdown()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access line per request, as the host
     app_dir = Path(args.app).resolve()
     if not (app_dir / "function_app.py").exists():
         parser.error(f"{app_dir} has no function_app.py")

@@ -12,8 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable
 
 import azure.functions.queue as fq
-from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.storage.queue import QueueClient, QueueMessage
+from devstack.storage_rest import Message, QueueRest
 
 
 log = logging.getLogger("functions_host.queues")
@@ -61,25 +60,24 @@ def decode_queue_body(raw: str, encoding: str) -> bytes:
         raise ValueError(f"message is not base64 ({e})") from e
 
 
+def encode_queue_body(value: str | bytes, encoding: str) -> str:
+    data = value.encode() if isinstance(value, str) else value
+    return data.decode() if encoding == "none" else base64.b64encode(data).decode()
 
 
 class QueueListener(threading.Thread):
     def __init__(self, name: str, queue: str, connection: str, arg_name: str, function: Callable,
-                 options: QueueOptions, stop: threading.Event) -> None:
+                 options: QueueOptions, stop: threading.Event, pool: ThreadPoolExecutor) -> None:
         super().__init__(name=f"queue:{queue}", daemon=True)
         self.function_name, self.queue, self.arg_name, self.function = name, queue, arg_name, function
         self.options, self.stop = options, stop
-        self.client = QueueClient.from_connection_string(connection, queue)
-        self.poison = QueueClient.from_connection_string(connection, f"{queue}-poison")
-        self.pool = ThreadPoolExecutor(options.batch_size, thread_name_prefix=f"fn:{queue}")
-
+        self.client, self.poison = QueueRest(connection, queue), QueueRest(connection, f"{queue}-poison")
+        self.pool = pool  # the worker's one pool for synchronous functions, shared by every trigger
+        self.wake = threading.Event()  # set when this host wrote to the queue: poll now
 
     def run(self) -> None:
         for client in (self.client, self.poison):
-            try:
-                client.create_queue()
-            except ResourceExistsError:
-                pass
+            client.create()
         interval = self.options.min_polling_interval
         running: set[Future] = set()
         while not self.stop.is_set():
@@ -88,26 +86,24 @@ class QueueListener(threading.Thread):
                 _, running = wait(running, return_when=FIRST_COMPLETED)
                 continue
             try:
-                messages = self._receive(min(room, self.options.batch_size))
-            except AzureError as e:
+                messages = self.client.receive(min(room, self.options.batch_size), int(self.options.lease))
+            except OSError as e:  # StorageError too: Azurite restarting, a network blip
                 log.warning("polling %s failed: %s", self.queue, e)
                 messages = []
             if messages:
                 interval = self.options.min_polling_interval
                 running |= {self.pool.submit(self._process, m) for m in messages}
                 continue
-            # Randomised exponential back-off while the queue is empty, as the Azure host does.
-            self.stop.wait(interval * random.uniform(0.8, 1.0))
-            interval = min(interval * 2, self.options.max_polling_interval)
+            # Randomised exponential back-off while the queue is empty, as the Azure host does, cut
+            # short when a function of this host writes to the queue.
+            if self.wake.wait(interval * random.uniform(0.8, 1.0)):
+                self.wake.clear()
+                interval = self.options.min_polling_interval
+            else:
+                interval = min(interval * 2, self.options.max_polling_interval)
         wait(running)
-        self.pool.shutdown()
 
-    def _receive(self, count: int) -> list[QueueMessage]:
-        pages = self.client.receive_messages(messages_per_page=count, max_messages=count,
-                                             visibility_timeout=int(self.options.lease))
-        return list(pages)
-
-    def _process(self, message: QueueMessage) -> None:
+    def _process(self, message: Message) -> None:
         try:
             body = decode_queue_body(message.content, self.options.message_encoding)
         except ValueError as e:
@@ -115,21 +111,19 @@ class QueueListener(threading.Thread):
                       self.function_name, message.id, e, self.queue)
             self._to_poison(message)
             return
-        trigger = fq.QueueMessage(
-            id=message.id, body=body, dequeue_count=message.dequeue_count, pop_receipt=message.pop_receipt,
-            insertion_time=message.inserted_on, expiration_time=message.expires_on,
-            time_next_visible=message.next_visible_on)
+        trigger = fq.QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count,
+                                  pop_receipt=message.pop_receipt)
         try:
             self.function(**{self.arg_name: trigger})
         except Exception as e:
             self._failed(message, e)
             return
         try:
-            self.client.delete_message(message)
-        except AzureError as e:  # the lease expired and someone else has it: it will run again
+            self.client.delete(message)
+        except OSError as e:  # the lease expired and someone else has it: it will run again
             log.warning("%s: could not delete message %s: %s", self.function_name, message.id, e)
 
-    def _failed(self, message: QueueMessage, error: Exception) -> None:
+    def _failed(self, message: Message, error: Exception) -> None:
         attempt, limit = message.dequeue_count or 1, self.options.max_dequeue_count
         if attempt >= limit:
             log.error("%s: message %s failed %d times (%s: %s): moving it to %s-poison",
@@ -140,13 +134,10 @@ class QueueListener(threading.Thread):
                     self.function_name, message.id, attempt, limit, type(error).__name__, error,
                     self.options.visibility_timeout)
         try:
-            self.client.update_message(message, pop_receipt=message.pop_receipt,
-                                       visibility_timeout=int(round(self.options.visibility_timeout)))
-        except AzureError as e:
+            self.client.release(message, int(round(self.options.visibility_timeout)))
+        except OSError as e:
             log.warning("%s: could not release message %s: %s", self.function_name, message.id, e)
 
-    def _to_poison(self, message: QueueMessage) -> None:
-        self.poison.send_message(message.content)
-        self.client.delete_message(message)
-
-
+    def _to_poison(self, message: Message) -> None:
+        self.poison.send(message.content)
+        self.client.delete(message)

@@ -120,8 +120,8 @@ class Stack:
         if name == "azurite":
             cmd = [str(NODE_BIN / "azurite"), "--blobHost", "127.0.0.1", "--blobPort", str(p.blob),
                    "--queueHost", "127.0.0.1", "--queuePort", str(p.queue), "--tableHost", "127.0.0.1",
-                   "--tablePort", str(p.table), "--location", str(self.var / "azurite"),
-                   "--skipApiVersionCheck", "--loose", "--silent"]
+                   "--tablePort", str(p.table),
+                   "--skipApiVersionCheck", "--loose", "--silent", "--inMemoryPersistence"]
             return cmd, {}, lambda: _port_open(p.blob) and _port_open(p.queue)
         if name == "cosmos":
             return (["node", str(ROOT / "devstack" / "cosmos_server.js"), str(p.cosmos)], {},

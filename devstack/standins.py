@@ -104,6 +104,7 @@ def sendbird_app(api_token: str) -> Flask:
     sent: list[dict] = []
     by_dedup: dict[str, dict] = {}
     faults: list[dict] = []
+    repeats: dict[str, int] = {}  # dedup_id -> sends after the first (absorbed, as SendBird does)
     lock = threading.Lock()
 
     @app.post("/v3/bots/<bot_userid>/send")
@@ -124,6 +125,7 @@ def sendbird_app(api_token: str) -> Flask:
         with lock:
             dedup = body.get("dedup_id")
             if dedup and dedup in by_dedup:  # the same message again: no second message in the channel
+                repeats[dedup] = repeats.get(dedup, 0) + 1
                 return jsonify(by_dedup[dedup])
             message = {"message_id": len(sent) + 1, "type": "MESG", "message": body["message"],
                        "channel_url": body["channel_url"], "dedup_id": dedup,
@@ -136,13 +138,14 @@ def sendbird_app(api_token: str) -> Flask:
     @app.get("/__standin/sent")
     def list_sent():
         with lock:
-            return jsonify({"messages": list(sent)})
+            return jsonify({"messages": list(sent), "repeats": dict(repeats)})
 
     @app.delete("/__standin/sent")
     def clear_sent():
         with lock:
             sent.clear()
             by_dedup.clear()
+            repeats.clear()
         return jsonify({"messages": []})
 
     @app.post("/__standin/faults")

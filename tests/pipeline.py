@@ -37,7 +37,8 @@ class FakeNlu:
 
 
 class Pipeline:
-    """Runs queued messages through their steps, as the functions host does (one at a time)."""
+    """Runs queued messages through their steps, as the functions host does (one at a time); what a
+    function writes through its output binding lands on that binding's queue."""
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -58,17 +59,25 @@ class Pipeline:
                 self.deps.queues.take(q)
             for i, (queue, message) in enumerate(pending):
                 try:
-                    steps.handle_queue_message(message.encode(), queue, self.deps, self.steps[queue])
+                    self.run(queue, message)
                 except Exception:  # as a queue would: the failed message and the rest come back later
                     for q, m in pending[i:]:
                         self.deps.queues.sent[q].append(m)
                     raise
                 done.append((queue, message))
 
+    def run(self, queue: str, message: str) -> None:
+        output = steps.handle_queue_message(message.encode(), queue, self.deps, self.steps[queue])
+        if output is not None:  # only branches have an output binding (to turns-outgoing)
+            self.deps.queues.send(TURNS_OUTGOING, output)
+
+    def accept(self, envelope: Envelope) -> None:
+        self.deps.queues.send(TURNS_INCOMING, steps.accept(envelope, "test"))
+
     def say(self, text: str, conversation: str = "c1", message_id: str | None = None) -> Envelope:
         envelope = Envelope(turn_id=f"webchat:{conversation}:{message_id or text}", channel="webchat",
                             conversation_id=conversation, user_id="u1", text=text)
-        steps.accept(envelope, self.deps, "test")
+        self.accept(envelope)
         self.drain()
         return envelope
 

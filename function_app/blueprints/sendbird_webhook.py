@@ -6,6 +6,7 @@ import azure.functions as func
 from core import sendbird, steps
 from core.deps import get_deps
 from core.errors import PermanentError
+from core.queues import TURNS_INCOMING
 from core.http import BadRequest, error, json_object, json_response, raw_body
 
 bp = func.Blueprint()
@@ -13,7 +14,8 @@ log = logging.getLogger(__name__)
 
 
 @bp.route(route="channels/sendbird/webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-def sendbird_webhook(req: func.HttpRequest) -> func.HttpResponse:
+@bp.queue_output(arg_name="incoming", queue_name=TURNS_INCOMING, connection="AzureWebJobsStorage")
+def sendbird_webhook(req: func.HttpRequest, incoming: func.Out[str]) -> func.HttpResponse:
     deps = get_deps()
     try:
         body = raw_body(req)
@@ -28,5 +30,5 @@ def sendbird_webhook(req: func.HttpRequest) -> func.HttpResponse:
     if isinstance(envelope, str):
         log.info("ignored a SendBird webhook: %s", envelope)
         return json_response(200, {"status": "ignored", "reason": envelope})
-    steps.accept(envelope, deps, "sendbird_webhook")
+    incoming.set(steps.accept(envelope, "sendbird_webhook"))
     return json_response(200, {"status": "accepted", "turn_id": envelope.turn_id})

@@ -7,6 +7,7 @@ from core import steps
 from core.deps import get_deps
 from core.envelope import MAX_TEXT_CHARS, Envelope, check_id
 from core.errors import PermanentError
+from core.queues import TURNS_INCOMING
 from core.http import BadRequest, error, json_object, json_response, raw_body
 
 bp = func.Blueprint()
@@ -28,12 +29,13 @@ def _envelope(data: dict) -> Envelope:
 
 
 @bp.route(route="channels/webchat/messages", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-def webchat_messages(req: func.HttpRequest) -> func.HttpResponse:
+@bp.queue_output(arg_name="incoming", queue_name=TURNS_INCOMING, connection="AzureWebJobsStorage")
+def webchat_messages(req: func.HttpRequest, incoming: func.Out[str]) -> func.HttpResponse:
     try:
         envelope = _envelope(json_object(raw_body(req)))
     except BadRequest as e:
         return error(e.status, e.reason)
-    steps.accept(envelope, get_deps(), "webchat_messages")
+    incoming.set(steps.accept(envelope, "webchat_messages"))
     return json_response(202, {"conversation_id": envelope.conversation_id, "turn_id": envelope.turn_id})
 
 

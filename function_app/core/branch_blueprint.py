@@ -1,10 +1,12 @@
-"""The Blueprint of one intent branch: a queue trigger on `intent-<branch>` running the branch's logic."""
+"""The Blueprint of one intent branch: a queue trigger on `intent-<branch>` running the branch's logic,
+with the reply written to `turns-outgoing` through a queue output binding."""
 from types import ModuleType
 
 import azure.functions as func
 
 from core import steps
 from core.deps import get_deps
+from core.queues import TURNS_OUTGOING
 from core.routing import queue_for
 
 
@@ -13,12 +15,15 @@ def branch_blueprint(logic: ModuleType) -> func.Blueprint:
     bp = func.Blueprint()
     queue = queue_for(logic.BRANCH)
 
-    def run(envelope, deps) -> None:
-        steps.run_branch(envelope, deps, logic.BRANCH, logic.handle)
+    def run(envelope, deps) -> str | None:
+        return steps.run_branch(envelope, deps, logic.BRANCH, logic.handle)
 
     @bp.function_name(f"intent_{logic.BRANCH}")
     @bp.queue_trigger(arg_name="msg", queue_name=queue, connection="AzureWebJobsStorage")
-    def intent(msg: func.QueueMessage) -> None:
-        steps.handle_queue_message(msg.get_body(), queue, get_deps(), run)
+    @bp.queue_output(arg_name="outgoing", queue_name=TURNS_OUTGOING, connection="AzureWebJobsStorage")
+    def intent(msg: func.QueueMessage, outgoing: func.Out[str]) -> None:
+        reply = steps.handle_queue_message(msg.get_body(), queue, get_deps(), run)
+        if reply is not None:
+            outgoing.set(reply)
 
     return bp

@@ -10,6 +10,7 @@ from core.conversation import Conversation
 from core.envelope import Envelope
 from core.errors import ConflictError, TransientError
 from core.stores import turn_document
+from core.transport import azure_transport
 
 CONVERSATIONS, TURNS, OUTBOX = "conversations", "turns", "outbox"
 _TRANSIENT = (408, 429, 449, 500, 502, 503)
@@ -27,7 +28,8 @@ class CosmosStores:
     def __init__(self, endpoint: str, key: str, database: str) -> None:
         # Endpoint discovery off: the configured endpoint is the one to write to (single-region
         # writes); it also keeps the local stand-in, which advertises https endpoints, on plain HTTP.
-        client = CosmosClient(endpoint, key, enable_endpoint_discovery=False, connection_timeout=5)
+        client = CosmosClient(endpoint, key, enable_endpoint_discovery=False, connection_timeout=5,
+                              transport=azure_transport())
         db = client.create_database_if_not_exists(database)
         self.conversations = CosmosConversationStore(
             db.create_container_if_not_exists(CONVERSATIONS, PartitionKey("/id")))

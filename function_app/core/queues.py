@@ -6,6 +6,8 @@ import threading
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
+from core.transport import azure_transport
+
 TURNS_INCOMING = "turns-incoming"
 TURNS_OUTGOING = "turns-outgoing"
 
@@ -26,7 +28,8 @@ class StorageQueues:
         with self._lock:
             if queue not in self._clients:
                 self._clients[queue] = QueueClient.from_connection_string(
-                    self._conn, queue, message_encode_policy=TextBase64EncodePolicy())
+                    self._conn, queue, message_encode_policy=TextBase64EncodePolicy(),
+                    transport=azure_transport())
             return self._clients[queue]
 
     def send(self, queue: str, text: str) -> None:

@@ -1,5 +1,9 @@
 """The steps of a chat turn, each idempotent on `turn_id`. Blueprints decode their trigger and call one.
 
+The turn log gets one document per turn, written by the step that ends the turn (deliver, or a step
+that has nothing to send): message, NLU result, branch, reply and every step's timing travel in the
+envelope until then. A turn that fails for good is kept, whole, in its step's poison queue.
+
 Delivering any queue message again repeats no state change and sends no second reply:
 understand remembers the branch it chose for a turn, a branch remembers its outcome, and delivery
 is deduplicated by the outbox and by SendBird's `dedup_id`.
@@ -16,7 +20,7 @@ from core.deps import Deps
 from core.envelope import MAX_TEXT_CHARS, Envelope, now_ms
 from core.errors import PermanentError
 from core.ports import Services, Turn
-from core.queues import TURNS_INCOMING, TURNS_OUTGOING, poison_queue
+from core.queues import poison_queue
 from core.routing import queue_for, route
 from core.stores import Unchanged, update_conversation
 
@@ -24,12 +28,13 @@ log = logging.getLogger(__name__)
 BranchLogic = Callable[[Turn, Conversation, Services], Outcome]
 
 
-def accept(envelope: Envelope, deps: Deps, step_name: str) -> None:
-    """A channel accepted a message: start the turn's trace and queue it for `understand`."""
+def accept(envelope: Envelope, step_name: str) -> str:
+    """A channel accepted a message: start the turn's trace; returns the message for `turns-incoming`
+    (the channel's function writes it through its queue output binding)."""
     started = time.perf_counter()
     with telemetry.step(step_name, envelope):
         envelope.timed(step_name, started)
-        deps.queues.send(TURNS_INCOMING, envelope.to_json())
+        return envelope.to_json()
 
 
 def _new_conversation(envelope: Envelope) -> Callable[[], Conversation]:
@@ -55,13 +60,15 @@ def understand(envelope: Envelope, deps: Deps) -> None:
         envelope.branch = branch
         span.set_attribute("switchboard.branch", branch or "")
         envelope.timed("understand", started)
-        deps.turn_log.record(envelope, "routed" if branch else "silent: handed off to an agent")
         if branch:
             deps.queues.send(queue_for(branch), envelope.to_json())
+        else:  # the turn ends here: log it (a routed turn is logged by the step that ends it)
+            deps.turn_log.record(envelope, "silent: handed off to an agent")
 
 
-def run_branch(envelope: Envelope, deps: Deps, branch: str, logic: BranchLogic) -> None:
-    """Apply the branch's outcome once; queue the reply for delivery, or the turn for the next branch."""
+def run_branch(envelope: Envelope, deps: Deps, branch: str, logic: BranchLogic) -> str | None:
+    """Apply the branch's outcome once. Returns the message for `turns-outgoing` when there is a reply
+    (written through the branch's output binding); a turn handed to another branch is queued here."""
     started = time.perf_counter()
     with telemetry.step(f"intent_{branch}", envelope):
         turn = Turn.from_nlu(envelope.turn_id, envelope.text, envelope.nlu)
@@ -79,11 +86,12 @@ def run_branch(envelope: Envelope, deps: Deps, branch: str, logic: BranchLogic) 
         if outcome.forward:
             envelope.branch = outcome.forward
             deps.queues.send(queue_for(outcome.forward), envelope.to_json())
-            return
+            return None
         envelope.branch, envelope.reply = branch, outcome.reply
-        deps.turn_log.record(envelope, "answered" if outcome.reply else "no reply")
         if outcome.reply:
-            deps.queues.send(TURNS_OUTGOING, envelope.to_json())
+            return envelope.to_json()
+        deps.turn_log.record(envelope, "no reply")
+        return None
 
 
 def deliver(envelope: Envelope, deps: Deps) -> None:
@@ -107,13 +115,15 @@ def deliver(envelope: Envelope, deps: Deps) -> None:
         deps.turn_log.record(envelope, "delivered")
 
 
-def handle_queue_message(body: bytes, queue: str, deps: Deps, step: Callable[[Envelope, Deps], None]) -> None:
-    """Decode a queue message and run its step. A permanent failure is parked in `<queue>-poison` at
-    once, with the reason logged; anything else propagates so the host retries the message."""
+def handle_queue_message(body: bytes, queue: str, deps: Deps,
+                         step: Callable[[Envelope, Deps], str | None]) -> str | None:
+    """Decode a queue message and run its step, returning what the step returns. A permanent failure
+    is parked in `<queue>-poison` at once, with the reason logged; anything else propagates so the
+    host retries the message."""
     text = body.decode("utf-8", errors="replace")
     try:
-        envelope = Envelope.from_json(text)
-        step(envelope, deps)
+        return step(Envelope.from_json(text), deps)
     except PermanentError as e:
         log.error("parking a message of %s in %s: %s", queue, poison_queue(queue), e)
         deps.queues.send(poison_queue(queue), text)
+        return None

@@ -16,12 +16,12 @@ def test_every_message_delivered_twice_gives_one_reply_and_one_state_change(pipe
     deps.nlu.table["where is my order?"] = nlu_result("order_status")
     envelope = Envelope(turn_id="webchat:c1:m1", channel="webchat", conversation_id="c1", user_id="u1",
                         text="where is my order?")
-    steps.accept(envelope, deps, "test")
+    pipeline.accept(envelope)
     for queue in (TURNS_INCOMING, queue_for("order_status"), TURNS_OUTGOING):
         messages = deps.queues.take(queue)
         assert messages, f"nothing reached {queue}"
         for message in messages * 2:  # at-least-once: every message arrives twice
-            steps.handle_queue_message(message.encode(), queue, deps, pipeline.steps[queue])
+            pipeline.run(queue, message)
     assert len(deps.outbox.messages) == 1 and len(deps.channels["webchat"].sent) == 1
     conversation = deps.conversations.load("c1")
     assert conversation.message_count == 1 and conversation.pending.attempts == 1
@@ -88,12 +88,14 @@ def test_the_turn_log_keeps_message_nlu_branch_reply_and_timings(pipeline, deps)
 
 def test_one_trace_runs_through_every_step(pipeline, deps):
     from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from core import telemetry
 
+    telemetry.configure()  # the process's provider, once (loading function_app.py may have done it)
     exporter = InMemorySpanExporter()
-    telemetry.configure(exporter=exporter)
+    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
     deps.nlu.table["hi"] = nlu_result("greeting")
     pipeline.say("hi", conversation="traced")
     trace.get_tracer_provider().force_flush()

@@ -8,7 +8,7 @@ HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_M
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
            inference_container/requirements*.txt
 
-.PHONY: install run test bench bench-quality bench-serving bench-startup clean
+.PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -32,7 +32,7 @@ run: install
 test: install
 	$(PY) -m pytest
 
-bench: bench-quality bench-serving bench-startup
+bench: bench-quality bench-serving bench-startup bench-turns
 
 bench-quality: install
 	$(PY) bench/quality.py
@@ -43,6 +43,9 @@ bench-serving: install
 
 bench-startup: install
 	$(PY) bench/startup.py
+
+bench-turns: install
+	$(PY) bench/turns.py
 
 clean:
 	rm -rf .venv node_modules .pytest_cache

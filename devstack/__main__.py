@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 Switchboard is running (logs in {args.var / 'logs'}):
 
   web chat page         http://127.0.0.1:{ports.webchat}/
-  functions host        http://127.0.0.1:{ports.functions}/api/  (SendBird webhook: /api/channels/sendbird/webhook)
+  functions host        http://127.0.0.1:{ports.functions}/api/
+                        (SendBird webhook: /api/channels/sendbird/webhook)
   NLU service           http://127.0.0.1:{ports.nlu}/v1/models/nlu
   SendBird stand-in     http://127.0.0.1:{ports.sendbird}/__standin/sent  (what the bot sent)
   shop API stand-in     http://127.0.0.1:{ports.shop}/products

@@ -125,9 +125,9 @@ class Host:
             self.routes.append(HttpRoute(name, resolve(trigger.get("route") or name), methods,
                                          trigger["name"], user_function))
         else:
-            self.listeners.append(QueueListener(name, resolve(trigger["queueName"]), self._connection(name, trigger),
-                                                trigger["name"], user_function, self.queue_options,
-                                                self.stop_event, self.pool))
+            queue, connection = resolve(trigger["queueName"]), self._connection(name, trigger)
+            self.listeners.append(QueueListener(name, queue, connection, trigger["name"], user_function,
+                                                self.queue_options, self.stop_event, self.pool))
 
     def _with_outputs(self, user_function: Callable, outputs: dict[str, str]) -> Callable:
         """Calls the function with an `Out` per queue output binding, then writes what it set, before the
@@ -142,7 +142,8 @@ class Host:
             for arg, out in bound.items():
                 if out.get() is not None:
                     queue = outputs[arg]
-                    self.senders[queue].send(encode_queue_body(out.get(), self.queue_options.message_encoding))
+                    encoding = self.queue_options.message_encoding
+                    self.senders[queue].send(encode_queue_body(out.get(), encoding))
                     for listener in self.listeners:
                         if listener.queue == queue:
                             listener.wake.set()
@@ -162,13 +163,17 @@ class Host:
             log.info("  %-18s queue %s", listener.function_name, listener.queue)
         self.stop_event.wait()
         server.shutdown()
+        # Invocations not yet started are dropped: their messages stay leased and come back after
+        # the lease, as at-least-once delivery allows. Those under way finish.
+        self.pool.shutdown(wait=False, cancel_futures=True)
         for listener in self.listeners:
             listener.join()
         self.pool.shutdown()
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m devstack.functions_host", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devstack.functions_host",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--app", default="function_app", help="the function app folder")
     parser.add_argument("--port", type=int, default=int(os.environ.get("FUNCTIONS_PORT", 7071)))
     parser.add_argument("--cors", default="", help="allowed origins for browsers, e.g. '*'")

@@ -7,13 +7,13 @@ import logging
 import random
 import re
 import threading
-from dataclasses import dataclass
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import azure.functions.queue as fq
-from devstack.storage_rest import Message, QueueRest
 
+from devstack.storage_rest import Message, QueueRest
 
 log = logging.getLogger("functions_host.queues")
 
@@ -92,7 +92,10 @@ class QueueListener(threading.Thread):
                 messages = []
             if messages:
                 interval = self.options.min_polling_interval
-                running |= {self.pool.submit(self._process, m) for m in messages}
+                try:
+                    running |= {self.pool.submit(self._process, m) for m in messages}
+                except RuntimeError:  # the host is stopping: these come back after their lease
+                    break
                 continue
             # Randomised exponential back-off while the queue is empty, as the Azure host does, cut
             # short when a function of this host writes to the queue.

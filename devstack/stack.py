@@ -2,7 +2,9 @@
 tests and the benchmarks: Azurite, the Cosmos DB stand-in, the NLU service (following a Blob
 Storage model registry), the stand-ins of the outside SaaS, and the local functions host.
 
-Every process logs to `<var>/logs/<name>.log`; `stop()` ends them all.
+Every process logs to `<var>/logs/<name>.log`; `stop_all()` ends them all. Each runs in a process
+group of its own (so a kill reaches its children too): a caller that dies without calling
+`stop_all()` leaves them running.
 """
 from __future__ import annotations
 
@@ -130,7 +132,8 @@ class Stack:
             env = {"NLU_REGISTRY": REGISTRY, "NLU_REGISTRY_CONNECTION_STRING": storage_connection(p),
                    "NLU_POLL_SECONDS": "2", "NLU_MODEL_CACHE_DIR": str(self.var / "nlu-cache"),
                    "PORT": str(p.nlu), "WEB_CONCURRENCY": "1", "BIND_HOST": "127.0.0.1"}
-            cmd = [py, "-m", "gunicorn", "-c", "inference_container/gunicorn.conf.py", "inference_container.wsgi:app"]
+            cmd = [py, "-m", "gunicorn", "-c", "inference_container/gunicorn.conf.py",
+                   "inference_container.wsgi:app"]
             return cmd, env, lambda: _http_ok(f"http://127.0.0.1:{p.nlu}/readyz")
         if name == "standins":
             cmd = [py, "-m", "devstack.standins", "--shop-port", str(p.shop), "--qna-port", str(p.qna),
@@ -201,4 +204,5 @@ class Stack:
         with open(self.log_path("bootstrap"), "ab") as log:
             done = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         if done.returncode != 0:
-            raise StackError(f"the model registry could not be bootstrapped; see {self.log_path('bootstrap')}")
+            raise StackError(f"the model registry could not be bootstrapped; "
+                             f"see {self.log_path('bootstrap')}")

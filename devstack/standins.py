@@ -121,7 +121,8 @@ def sendbird_app(api_token: str) -> Flask:
                         fault["status"], {"X-RateLimit-RetryAfter": str(fault.get("retry_after", 1))})
         body = request.get_json(silent=True) or {}
         if not isinstance(body.get("message"), str) or not isinstance(body.get("channel_url"), str):
-            return jsonify({"error": True, "code": 400100, "message": "message and channel_url are required"}), 400
+            problem = {"error": True, "code": 400100, "message": "message and channel_url are required"}
+            return jsonify(problem), 400
         with lock:
             dedup = body.get("dedup_id")
             if dedup and dedup in by_dedup:  # the same message again: no second message in the channel

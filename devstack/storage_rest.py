@@ -39,8 +39,9 @@ def parse_connection_string(connection: str) -> tuple[str, str, str]:
     """(queue endpoint, account name, account key) of a Storage connection string."""
     parts = dict(p.split("=", 1) for p in connection.split(";") if "=" in p)
     account, key = parts["AccountName"], parts["AccountKey"]
-    endpoint = parts.get("QueueEndpoint") or (
-        f"{parts.get('DefaultEndpointsProtocol', 'https')}://{account}.queue.{parts.get('EndpointSuffix', 'core.windows.net')}")
+    scheme = parts.get("DefaultEndpointsProtocol", "https")
+    suffix = parts.get("EndpointSuffix", "core.windows.net")
+    endpoint = parts.get("QueueEndpoint") or f"{scheme}://{account}.queue.{suffix}"
     return endpoint.rstrip("/"), account, key
 
 
@@ -96,21 +97,21 @@ class QueueRest:
         self._check(*self._request("PUT", ""), 201, 204, 409)
 
     def receive(self, count: int, visibility_timeout: int) -> list[Message]:
-        data = self._check(*self._request("GET", "/messages", {"numofmessages": count,
-                                                                "visibilitytimeout": visibility_timeout}), 200)
+        query = {"numofmessages": count, "visibilitytimeout": visibility_timeout}
+        data = self._check(*self._request("GET", "/messages", query), 200)
         return [Message(m.findtext("MessageId"), m.findtext("PopReceipt"), int(m.findtext("DequeueCount")),
                         m.findtext("MessageText") or "")
                 for m in ET.fromstring(data).iter("QueueMessage")]
 
     def delete(self, message: Message) -> None:
-        self._check(*self._request("DELETE", f"/messages/{message.id}", {"popreceipt": message.pop_receipt}), 204)
+        query = {"popreceipt": message.pop_receipt}
+        self._check(*self._request("DELETE", f"/messages/{message.id}", query), 204)
 
     def release(self, message: Message, visibility_timeout: int) -> None:
         """Make a message visible again after `visibility_timeout` seconds (keeping its content)."""
         body = f"<QueueMessage><MessageText>{escape(message.content)}</MessageText></QueueMessage>".encode()
-        self._check(*self._request("PUT", f"/messages/{message.id}",
-                                   {"popreceipt": message.pop_receipt, "visibilitytimeout": visibility_timeout},
-                                   body), 204)
+        query = {"popreceipt": message.pop_receipt, "visibilitytimeout": visibility_timeout}
+        self._check(*self._request("PUT", f"/messages/{message.id}", query, body), 204)
 
     def send(self, content: str) -> None:
         body = f"<QueueMessage><MessageText>{escape(content)}</MessageText></QueueMessage>".encode()

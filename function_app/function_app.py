@@ -1,8 +1,13 @@
-"""Composition root: validate the settings, configure telemetry, register one Blueprint per function."""
+"""Composition root: validate the settings, configure telemetry, register every Blueprint in blueprints/.
+
+One file per function: a new file in blueprints/ is registered without touching this one.
+"""
+import importlib
+import pkgutil
+
 import azure.functions as func
 
-from blueprints import (agent_release, deliver, faq, fallback, goodbye, greeting, human_handoff,
-                        order_status, product_search, sendbird_webhook, understand, webchat_messages)
+import blueprints
 from core import telemetry
 from core.settings import Settings
 
@@ -10,6 +15,5 @@ settings = Settings.from_env()
 telemetry.configure(settings.appinsights_connection)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for blueprint in (sendbird_webhook, webchat_messages, agent_release, understand, deliver,
-                  greeting, goodbye, order_status, product_search, faq, human_handoff, fallback):
-    app.register_functions(blueprint.bp)
+for module in sorted(m.name for m in pkgutil.iter_modules(blueprints.__path__)):
+    app.register_functions(importlib.import_module(f"blueprints.{module}").bp)

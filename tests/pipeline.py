@@ -7,9 +7,6 @@ from typing import Any
 from core import steps
 from core.deps import Deps
 from core.envelope import Envelope
-from core.memory import (MemoryChannel, MemoryConversationStore, MemoryOutbox, MemoryQna, MemoryQueues,
-                         MemoryShop, MemoryTurnLog)
-from core.ports import Answer, Order, Product, Services
 from core.queues import TURNS_INCOMING, TURNS_OUTGOING
 from core.routing import BRANCHES, queue_for
 

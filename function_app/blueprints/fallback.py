@@ -1,4 +1,4 @@
-"""intent_fallback: the fallback branch, triggered by its queue; the logic is in branches/fallback.py."""
+"""intent_fallback: the fallback branch on its queue; the logic is in branches/fallback.py."""
 from branches import fallback
 from core.branch_blueprint import branch_blueprint
 

@@ -1,4 +1,4 @@
-"""intent_faq: the faq branch, triggered by its queue; the logic is in branches/faq.py."""
+"""intent_faq: the faq branch on its queue; the logic is in branches/faq.py."""
 from branches import faq
 from core.branch_blueprint import branch_blueprint
 

@@ -1,4 +1,4 @@
-"""intent_goodbye: the goodbye branch, triggered by its queue; the logic is in branches/goodbye.py."""
+"""intent_goodbye: the goodbye branch on its queue; the logic is in branches/goodbye.py."""
 from branches import goodbye
 from core.branch_blueprint import branch_blueprint
 

@@ -1,4 +1,4 @@
-"""intent_greeting: the greeting branch, triggered by its queue; the logic is in branches/greeting.py."""
+"""intent_greeting: the greeting branch on its queue; the logic is in branches/greeting.py."""
 from branches import greeting
 from core.branch_blueprint import branch_blueprint
 

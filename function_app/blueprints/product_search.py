@@ -1,4 +1,4 @@
-"""intent_product_search: the product_search branch, triggered by its queue; the logic is in branches/product_search.py."""
+"""intent_product_search: the product_search branch on its queue; logic in branches/product_search.py."""
 from branches import product_search
 from core.branch_blueprint import branch_blueprint
 

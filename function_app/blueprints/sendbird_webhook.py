@@ -6,8 +6,8 @@ import azure.functions as func
 from core import sendbird, steps
 from core.deps import get_deps
 from core.errors import PermanentError
-from core.queues import TURNS_INCOMING
 from core.http import BadRequest, error, json_object, json_response, raw_body
+from core.queues import TURNS_INCOMING
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

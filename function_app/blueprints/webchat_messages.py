@@ -7,8 +7,8 @@ from core import steps
 from core.deps import get_deps
 from core.envelope import MAX_TEXT_CHARS, Envelope, check_id
 from core.errors import PermanentError
-from core.queues import TURNS_INCOMING
 from core.http import BadRequest, error, json_object, json_response, raw_body
+from core.queues import TURNS_INCOMING
 
 bp = func.Blueprint()
 

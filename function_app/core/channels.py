@@ -24,7 +24,8 @@ class SendBirdChannel:
                  policy: RetryPolicy = RetryPolicy(attempts=4, max_wait=5.0),
                  transport: httpx.BaseTransport | None = None) -> None:
         self._http = httpx.Client(base_url=api_url, timeout=timeout, transport=transport,
-                                  headers={"Api-Token": api_token, "Content-Type": "application/json; charset=utf8"})
+                                  headers={"Api-Token": api_token,
+                                           "Content-Type": "application/json; charset=utf8"})
         self._path = f"/v3/bots/{bot_user_id}/send"
         self._policy = policy
 

@@ -34,7 +34,8 @@ class CosmosStores:
         self.conversations = CosmosConversationStore(
             db.create_container_if_not_exists(CONVERSATIONS, PartitionKey("/id")))
         self.turns = CosmosTurnLog(db.create_container_if_not_exists(TURNS, PartitionKey("/conversation_id")))
-        self.outbox = CosmosOutbox(db.create_container_if_not_exists(OUTBOX, PartitionKey("/conversation_id")))
+        self.outbox = CosmosOutbox(
+            db.create_container_if_not_exists(OUTBOX, PartitionKey("/conversation_id")))
 
 
 class CosmosConversationStore:

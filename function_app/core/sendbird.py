@@ -61,5 +61,6 @@ def to_envelope(event: dict[str, Any], bot_user_id: str) -> Envelope | str:
         turn_id=check_id("turn id", f"sendbird:{message_id}"), channel="sendbird",
         conversation_id=channel_url, user_id=sender, text=text,
         channel_data={"channel_url": channel_url,
-                      "members": [m.get("user_id") for m in event.get("members") or [] if isinstance(m, dict)]},
+                      "members": [m.get("user_id") for m in event.get("members") or []
+                                  if isinstance(m, dict)]},
     )

@@ -4,8 +4,15 @@ from __future__ import annotations
 import pytest
 
 from core.deps import Deps
-from core.memory import (MemoryChannel, MemoryConversationStore, MemoryOutbox, MemoryQna, MemoryQueues,
-                         MemoryShop, MemoryTurnLog)
+from core.memory import (
+    MemoryChannel,
+    MemoryConversationStore,
+    MemoryOutbox,
+    MemoryQna,
+    MemoryQueues,
+    MemoryShop,
+    MemoryTurnLog,
+)
 from core.ports import Answer, Order, Product, Services
 from pipeline import FakeNlu, Pipeline
 

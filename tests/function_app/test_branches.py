@@ -1,7 +1,6 @@
 """Each branch's pure logic, through the in-memory pipeline (understand -> branch -> deliver)."""
-from pipeline import nlu_result
-
 from branches import fallback, greeting, human_handoff, order_status
+from pipeline import nlu_result
 
 
 def test_greeting(pipeline, deps):

@@ -2,14 +2,15 @@
 import threading
 
 import pytest
-from pipeline import nlu_result
 
 from core import steps
+from core.conversation import Conversation
 from core.envelope import Envelope
 from core.errors import TransientError
 from core.queues import TURNS_INCOMING, TURNS_OUTGOING
 from core.routing import queue_for
 from core.stores import update_conversation
+from pipeline import nlu_result
 
 
 def test_every_message_delivered_twice_gives_one_reply_and_one_state_change(pipeline, deps):
@@ -61,7 +62,9 @@ def test_a_reply_whose_sending_failed_is_sent_on_redelivery(pipeline, deps):
 
 
 def test_concurrent_updates_of_one_conversation_keep_both(deps):
-    new = lambda: __import__("core.conversation", fromlist=["Conversation"]).Conversation("c1", "webchat", "u")
+    def new():
+        return Conversation("c1", "webchat", "u")
+
     barrier = threading.Barrier(8)
 
     def add(i):

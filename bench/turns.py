@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "function_app")]
 
 from bench.common import VAR, save  # noqa: E402
 from devstack.stack import Ports, Stack  # noqa: E402

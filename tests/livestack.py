@@ -11,15 +11,10 @@ import httpx
 from azure.cosmos import CosmosClient, exceptions
 from azure.storage.queue import QueueClient
 
+from core.sendbird import signature as sign
 from devstack.stack import Stack, storage_connection
 
 CHANNEL_PREFIX = "sendbird_group_channel_"
-
-
-def sign(body: bytes, token: str) -> str:
-    import hashlib
-    import hmac
-    return hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
 
 
 def message_event(text: str, channel_url: str, message_id: int | str, sender: str = "customer-1",

@@ -9,9 +9,9 @@ import azure.functions as func
 
 import blueprints
 from core import telemetry
-from core.settings import Settings
+from core.settings import get_settings
 
-settings = Settings.from_env()
+settings = get_settings()
 telemetry.configure(settings.appinsights_connection)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)

@@ -7,6 +7,7 @@ from core.deps import get_deps
 from core.envelope import check_id
 from core.errors import PermanentError
 from core.http import error, json_response
+from core.settings import get_settings
 from core.stores import Unchanged, update_conversation
 
 bp = func.Blueprint()
@@ -15,14 +16,14 @@ bp = func.Blueprint()
 @bp.route(route="conversations/{conversation_id}/release", methods=["POST"],
           auth_level=func.AuthLevel.ANONYMOUS)
 def agent_release(req: func.HttpRequest) -> func.HttpResponse:
-    deps = get_deps()
     token = req.headers.get("x-agent-token") or ""
-    if not hmac.compare_digest(token.encode(), deps.agent_api_token.encode()):
+    if not hmac.compare_digest(token.encode(), get_settings().agent_api_token.encode()):
         return error(401, "missing or wrong x-agent-token")
     try:
         conversation_id = check_id("conversation id", req.route_params.get("conversation_id"))
     except PermanentError as e:
         return error(400, str(e))
+    deps = get_deps()
     existing = deps.conversations.load(conversation_id)
     if existing is None:
         return error(404, f"no conversation {conversation_id}")

@@ -8,7 +8,7 @@ from typing import Protocol
 from core.channels import Channel, SendBirdChannel, WebchatChannel
 from core.clients import NluClient, QnaClient, ShopClient
 from core.ports import Services
-from core.settings import Settings
+from core.settings import Settings, get_settings
 from core.stores import ConversationStore, Outbox, TurnLog
 
 
@@ -30,9 +30,6 @@ class Deps:
     services: Services
     channels: dict[str, Channel]
     min_confidence: float = 0.5
-    sendbird_api_token: str = ""
-    sendbird_bot_user_id: str = ""
-    agent_api_token: str = ""
 
 
 def build(settings: Settings) -> Deps:
@@ -53,9 +50,6 @@ def build(settings: Settings) -> Deps:
                                               settings.sendbird_bot_user_id),
                   "webchat": WebchatChannel()},
         min_confidence=settings.nlu_min_confidence,
-        sendbird_api_token=settings.sendbird_api_token,
-        sendbird_bot_user_id=settings.sendbird_bot_user_id,
-        agent_api_token=settings.agent_api_token,
     )
 
 
@@ -69,5 +63,5 @@ def get_deps() -> Deps:
     if _deps is None:
         with _lock:
             if _deps is None:
-                _deps = build(Settings.from_env())
+                _deps = build(get_settings())
     return _deps

@@ -1,6 +1,7 @@
 """Settings from the environment (`local.settings.json` locally, app settings on Azure), validated once."""
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, fields
 from urllib.parse import urlparse
@@ -49,6 +50,12 @@ class Settings:
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
         return cls(**values)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The worker's settings, read and validated once (function_app.py calls this at start-up)."""
+    return Settings.from_env()
 
 
 OPTIONAL = {"appinsights_connection"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from http import HTTPStatus
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -46,21 +47,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-    _yield_between_requests_under_gevent(app)
+    after = _yield_under_gevent()
+    if after:
+        app.teardown_request(lambda _exc: after())
+    app.wsgi_app = ParseFastPath(app.wsgi_app, service, app.config["MAX_CONTENT_LENGTH"], after)
     service.start()
     return app
 
 
-def _yield_between_requests_under_gevent(app: Flask) -> None:
+def _yield_under_gevent():
     """Under gunicorn's gevent worker a CPU-bound request never blocks, so the hub can keep
     serving one keep-alive connection while others wait (a 240 ms p99 at 8 connections).
-    Yielding once per request restores first-come, first-served."""
+    Yielding once per request restores first-come, first-served: the hook returned here."""
     try:
         from gevent import monkey, sleep
     except ImportError:
-        return
-    if monkey.is_module_patched("socket"):
-        app.teardown_request(lambda _exc: sleep(0))
+        return None
+    return (lambda: sleep(0)) if monkey.is_module_patched("socket") else None
 
 
 def _service() -> NluService:
@@ -103,24 +106,61 @@ def describe():
 
 @bp.post("/v1/models/nlu:parse")
 def parse():
+    status, body = answer_parse(_service(), request.mimetype, request.get_data(cache=False))
+    return jsonify(body), status
+
+
+def answer_parse(service: NluService, mimetype: str, raw: bytes) -> tuple[int, dict]:
+    """The parse endpoint as plain data in, (status, JSON body) out: the Flask view and the
+    WSGI fast path below both answer through it."""
     try:
-        texts, single = _read_texts()
+        texts, single = _read_texts(mimetype, raw)
+        version, results = service.parse(texts)
     except BadRequest as e:
-        return _error(400, str(e))
-    try:
-        version, results = _service().parse(texts)
+        return 400, {"error": str(e), "status": 400}
     except NotReady as e:
-        return _error(503, f"not ready: {e}")
+        return 503, {"error": f"not ready: {e}", "status": 503}
     if single:
-        return jsonify({"model_version": version, **results[0]})
-    return jsonify({"model_version": version, "results": results})
+        return 200, {"model_version": version, **results[0]}
+    return 200, {"model_version": version, "results": results}
 
 
-def _read_texts() -> tuple[list[str], bool]:
-    if request.mimetype != "application/json":
-        raise BadRequest(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
+class ParseFastPath:
+    """WSGI middleware answering `POST /v1/models/nlu:parse` without Flask's request and
+    response machinery, which costs more than the model itself at batch size 1
+    (bench/serving.py). Every other request, and a body of unknown or excessive length, goes
+    on to Flask."""
+
+    def __init__(self, wsgi_app, service: NluService, max_body: int, after=None) -> None:
+        self.wsgi_app, self.service, self.max_body, self.after = wsgi_app, service, max_body, after
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != "/v1/models/nlu:parse" or environ.get("REQUEST_METHOD") != "POST":
+            return self.wsgi_app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= self.max_body:  # chunked, unknown or too long: Flask's checks apply
+            return self.wsgi_app(environ, start_response)
+        try:
+            mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+            status, body = answer_parse(self.service, mimetype, environ["wsgi.input"].read(length))
+            out = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        except Exception:
+            log.exception("unhandled error")
+            status, out = 500, b'{"error":"internal error","status":500}'
+        start_response(f"{status} {HTTPStatus(status).phrase}", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+        if self.after:
+            self.after()
+        return [out]
+
+
+def _read_texts(mimetype: str, raw: bytes) -> tuple[list[str], bool]:
+    if mimetype != "application/json":
+        raise BadRequest(f"Content-Type must be application/json, got {mimetype or 'none'!r}")
     try:
-        body = json.loads(request.get_data(cache=False) or b"")
+        body = json.loads(raw or b"")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BadRequest(f"invalid JSON: {e}") from None
     if not isinstance(body, dict):

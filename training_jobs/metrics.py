@@ -36,7 +36,7 @@ def intent_metrics(gold: Sequence[str], pred: Sequence[str], oos_label: str = "o
         "intent_accuracy": round(sum(g == p for g, p in zip(gold, pred)) / n, 4) if n else None,
         "in_scope_accuracy": round(sum(g == p for g, p in in_scope) / len(in_scope), 4) if in_scope else None,
         "oos_recall": round(sum(p == oos_label for _, p in oos) / len(oos), 4) if oos else None,
-        "intent_macro_f1": round(sum(per_intent[l] for l in gold_labels) / len(gold_labels), 4) if n else None,
+        "intent_macro_f1": round(sum(per_intent[label] for label in gold_labels) / len(gold_labels), 4) if n else None,
         "per_intent_f1": per_intent,
         "most_confused": [
             {"gold": g, "predicted": p, "count": c} for (g, p), c in confusions.most_common(10)

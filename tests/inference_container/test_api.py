@@ -1,6 +1,8 @@
 """The NLU HTTP API: its answers, every bad-input case, readiness and the result cache."""
 from __future__ import annotations
 
+import io
+import json
 import time
 
 import pytest
@@ -108,6 +110,20 @@ def test_bad_input_is_a_400_naming_the_problem(client, kwargs, reason):
 def test_limits_hold_at_the_boundary(client):
     assert client.post("/v1/models/nlu:parse", json={"text": "x" * 1000}).status_code == 200
     assert client.post("/v1/models/nlu:parse", json={"texts": ["hi"] * 64}).status_code == 200
+
+
+def test_a_body_without_content_length_gets_the_same_answers(client):
+    """Chunked uploads carry no Content-Length: Flask's view answers them, not the fast path."""
+    def post(body: bytes):
+        return client.post("/v1/models/nlu:parse", input_stream=io.BytesIO(body), content_type="application/json",
+                           environ_overrides={"wsgi.input_terminated": True}, headers={"Content-Length": ""})
+
+    body = json.dumps({"text": "where is my order B-5521"}).encode()
+    chunked, sized = post(body), client.post("/v1/models/nlu:parse", data=body, content_type="application/json")
+    assert chunked.status_code == sized.status_code == 200
+    assert chunked.get_json() == sized.get_json()
+    bad = post(b'{"texts": []}')
+    assert bad.status_code == 400 and '"texts" must be a non-empty list' in bad.get_json()["error"]
 
 
 def test_oversized_body_unknown_route_and_wrong_method_are_json_errors(client):

@@ -6,7 +6,7 @@ import logging
 import os
 from http import HTTPStatus
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .service import NluService, NotReady, Settings
@@ -70,8 +70,12 @@ def _service() -> NluService:
     return current_app.extensions["nlu"]
 
 
+def _problem(status: int, message: str) -> dict:
+    return {"error": message, "status": status}
+
+
 def _error(status: int, message: str):
-    return jsonify({"error": message, "status": status}), status
+    return jsonify(_problem(status, message)), status
 
 
 def _http_error(e: HTTPException):
@@ -107,7 +111,7 @@ def describe():
 @bp.post("/v1/models/nlu:parse")
 def parse():
     status, body = answer_parse(_service(), request.mimetype, request.get_data(cache=False))
-    return jsonify(body), status
+    return Response(_dump(body), status, mimetype="application/json")
 
 
 def answer_parse(service: NluService, mimetype: str, raw: bytes) -> tuple[int, dict]:
@@ -117,9 +121,9 @@ def answer_parse(service: NluService, mimetype: str, raw: bytes) -> tuple[int, d
         texts, single = _read_texts(mimetype, raw)
         version, results = service.parse(texts)
     except BadRequest as e:
-        return 400, {"error": str(e), "status": 400}
+        return 400, _problem(400, str(e))
     except NotReady as e:
-        return 503, {"error": f"not ready: {e}", "status": 503}
+        return 503, _problem(503, f"not ready: {e}")
     if single:
         return 200, {"model_version": version, **results[0]}
     return 200, {"model_version": version, "results": results}
@@ -146,14 +150,20 @@ class ParseFastPath:
         try:
             mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
             status, body = answer_parse(self.service, mimetype, environ["wsgi.input"].read(length))
-            out = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            out = _dump(body)
         except Exception:
             log.exception("unhandled error")
-            status, out = 500, b'{"error":"internal error","status":500}'
-        start_response(f"{status} {HTTPStatus(status).phrase}", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+            status, out = 500, _dump(_problem(500, "internal error"))
+        start_response(f"{status} {HTTPStatus(status).phrase}",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
         if self.after:
             self.after()
         return [out]
+
+
+def _dump(body: dict) -> bytes:
+    """The parse answer's bytes, the same from both paths."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _read_texts(mimetype: str, raw: bytes) -> tuple[list[str], bool]:

@@ -35,13 +35,12 @@ def big_model(template: Path, out: Path, rows: int = 490_000) -> Path:
     import onnx
     from onnx import numpy_helper
 
-    from training_jobs.train import write_onnx
+    from training_jobs.export import write_onnx
 
     model = onnx.load(str(template / "model.onnx"))  # with its external weights
-    vocab = len(json.loads((template / "metadata.json").read_text())["vocab"])
-    [table] = [t for t in model.graph.initializer if len(t.dims) == 2 and t.dims[0] == vocab]
+    [table] = [t for t in model.graph.initializer if t.name == "embeddings"]
     grown = np.random.default_rng(0).standard_normal((rows, table.dims[1]), dtype=np.float32) * 0.05
-    grown[:vocab] = numpy_helper.to_array(table)
+    grown[:table.dims[0]] = numpy_helper.to_array(table)
     table.CopyFrom(numpy_helper.from_array(grown, table.name))
     out.mkdir(parents=True, exist_ok=True)
     write_onnx(model, out / "model.onnx")

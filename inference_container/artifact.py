@@ -17,7 +17,10 @@ import numpy as np
 from .spans import decode_entities
 from .tokenizer import Piece, WordPieceTokenizer
 
-CONTRACT = 1  # bump when the artifact layout or the model's inputs/outputs change
+# The contract an artifact was written for; bump it when the layout or the model's inputs or
+# outputs change. 2: the ONNX graph has no padding mask, so it takes texts of one length only.
+CONTRACT = 2
+SERVED_CONTRACTS = (1, 2)  # this service never pads, so contract 1's masked graphs work too
 METADATA, METRICS, KERAS_FILE = "metadata.json", "metrics.json", "model.h5"
 ONNX_FILE, ONNX_DATA = "model.onnx", "model.onnx.data"  # graph; its weights, memory-mapped at load
 RUNTIMES = ("onnx", "keras")
@@ -77,8 +80,8 @@ def read_metadata(folder: str | Path, check_contract: bool = True) -> dict:
         raise ArtifactError(f"{folder}: no {METADATA}: not a model artifact") from None
     except json.JSONDecodeError as e:
         raise ArtifactError(f"{path}: not valid JSON ({e.msg})") from None
-    if check_contract and meta.get("contract") != CONTRACT:
-        raise ArtifactError(f"{path}: contract {meta.get('contract')!r}, this service speaks {CONTRACT}")
+    if check_contract and meta.get("contract") not in SERVED_CONTRACTS:
+        raise ArtifactError(f"{path}: contract {meta.get('contract')!r}, this service speaks {SERVED_CONTRACTS}")
     return meta
 
 
@@ -104,10 +107,21 @@ class Model:
         return self.tokenizer.tokenize(text)
 
     def infer(self, batch: Sequence[Sequence[Piece]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Raw (intent probs [C], tag probs [T, K]) per tokenised text."""
-        ids = np.asarray(self.tokenizer.pad([p.id for p in pieces] for pieces in batch), dtype=np.int32)
-        intent, tags = self.runtime(ids)
-        return [(intent[i], tags[i, : len(pieces)]) for i, pieces in enumerate(batch)]
+        """Raw (intent probs [C], tag probs [T, K]) per tokenised text.
+
+        Texts of one length run together and nothing is padded: the ONNX graph has no padding
+        mask (training_jobs/export.py). A text without tokens reads as one unknown token.
+        """
+        rows = [[p.id for p in pieces] or [self.tokenizer.unk_id] for pieces in batch]
+        by_length: dict[int, list[int]] = {}
+        for i, row in enumerate(rows):
+            by_length.setdefault(len(row), []).append(i)
+        raw: list = [None] * len(rows)
+        for members in by_length.values():
+            intent, tags = self.runtime(np.array([rows[i] for i in members], dtype=np.int32))
+            for j, i in enumerate(members):
+                raw[i] = (intent[j], tags[j, : len(batch[i])])
+        return raw
 
     def result(self, text: str, pieces: Sequence[Piece], intent_probs: np.ndarray, tag_probs: np.ndarray) -> dict:
         order = np.argsort(-intent_probs)[:TOP_K]

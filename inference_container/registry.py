@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Protocol
 
-from .artifact import CONTRACT, KERAS_FILE, METADATA, METRICS, ONNX_DATA, ONNX_FILE, read_metadata
+from .artifact import KERAS_FILE, METADATA, METRICS, ONNX_DATA, ONNX_FILE, SERVED_CONTRACTS, read_metadata
 
 PREFIX = "nlu"
 POINTER = f"{PREFIX}/production.json"
@@ -109,8 +109,9 @@ class Registry:
         if production moved since then, Conflict is raised and nothing changes.
         """
         meta = self.metadata(version)
-        if meta["contract"] != CONTRACT:
-            raise RegistryError(f"version {version} speaks contract {meta['contract']}, not {CONTRACT}")
+        if meta["contract"] not in SERVED_CONTRACTS:
+            raise RegistryError(f"version {version} speaks contract {meta['contract']}, "
+                                f"which this service cannot serve {SERVED_CONTRACTS}")
         doc, etag = pointer or self.production()
         history = (doc or {}).get("history", [])
         if doc and doc.get("version"):

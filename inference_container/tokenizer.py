@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Sequence
 
 PAD, UNK = "[PAD]", "[UNK]"
 MAX_WORD_CHARS = 100
@@ -143,9 +143,3 @@ class WordPieceTokenizer:
 
     def encode(self, text: str) -> list[int]:
         return [p.id for p in self.tokenize(text)]
-
-    def pad(self, batch: Iterable[Sequence[int]]) -> list[list[int]]:
-        """Right-pad id lists to one length (at least 1, so an empty text still has a shape)."""
-        rows = [list(r) for r in batch]
-        width = max([1] + [len(r) for r in rows])
-        return [r + [self.pad_id] * (width - len(r)) for r in rows]

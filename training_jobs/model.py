@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from inference_container.keras_layers import ApplyMask, DilatedConv1D, MaskedPool, TokenMask
+from inference_container.keras_layers import ApplyMask, MaskedPool, TokenMask
 
 
 @dataclass
@@ -24,13 +24,7 @@ class ModelConfig:
     embeddings_trainable: bool = False
 
 
-def build(config: ModelConfig, embeddings: np.ndarray, n_intents: int, n_tags: int,
-          for_export: bool = False) -> tf.keras.Model:
-    """The model to train, or (`for_export`) its twin whose dilated convolutions export cleanly.
-
-    TensorFlow's CPU kernels have no gradient for a dilated conv2d, so training uses Keras'
-    Conv1D; the twin runs the same numbers as one padded Conv per layer in ONNX.
-    """
+def build(config: ModelConfig, embeddings: np.ndarray, n_intents: int, n_tags: int) -> tf.keras.Model:
     layers = tf.keras.layers
     ids = layers.Input(shape=(None,), dtype="int32", name="token_ids")
     mask = TokenMask(name="mask")(ids)
@@ -43,11 +37,8 @@ def build(config: ModelConfig, embeddings: np.ndarray, n_intents: int, n_tags: i
     x = ApplyMask()([x, mask])
     for i, d in enumerate(config.dilations):
         h = layers.Dropout(config.dropout)(x)
-        if for_export:
-            h = DilatedConv1D(config.width, config.kernel_size, d, name=f"conv{i}")(h)
-        else:
-            h = layers.Conv1D(config.width, config.kernel_size, padding="same", dilation_rate=d,
-                              activation="relu", name=f"conv{i}")(h)
+        h = layers.Conv1D(config.width, config.kernel_size, padding="same", dilation_rate=d,
+                          activation="relu", name=f"conv{i}")(h)
         x = ApplyMask()([layers.Add()([x, h]), mask])
     pooled = MaskedPool(name="pool")([layers.Concatenate()([x, emb]), mask])
     pooled = layers.Dropout(config.dropout)(pooled)
@@ -58,14 +49,3 @@ def build(config: ModelConfig, embeddings: np.ndarray, n_intents: int, n_tags: i
     model.get_layer("embeddings").set_weights([embeddings])  # weights, not a config constant
     return model
 
-
-def export_twin(model: tf.keras.Model, config: ModelConfig) -> tf.keras.Model:
-    """The export graph of a trained model, carrying its weights."""
-    emb = model.get_layer("embeddings").get_weights()[0]
-    twin = build(config, emb, model.output_shape[0][-1], model.output_shape[1][-1], for_export=True)
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if weights:
-            target = twin.get_layer(layer.name)
-            target.set_weights([w.reshape(t.shape) for w, t in zip(weights, target.get_weights())])
-    return twin

@@ -120,7 +120,8 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
     import tensorflow as tf
 
     from . import pretrained
-    from .model import build, export_twin
+    from .export import export_onnx
+    from .model import build
 
     dist = context()
     if dist.size > 1:
@@ -170,7 +171,7 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
     out = Path(tempfile.mkdtemp(prefix=f".{final_out.name}-", dir=final_out.parent))
     try:
         model.save(out / artifact.KERAS_FILE, save_format="h5")
-        export_onnx(export_twin(model, cfg.model), out / artifact.ONNX_FILE)
+        export_onnx(model, cfg.model, out / artifact.ONNX_FILE)
         meta = {
             "name": "nlu",
             "contract": artifact.CONTRACT,
@@ -233,41 +234,6 @@ def pick_threshold(val: list[Example], parsed: list[dict]) -> float:
             conf_in.append(top["confidence"])
             correct.append(top["name"] == e.intent)
     return choose_threshold(conf_in, correct, conf_oos)
-
-
-def export_onnx(model, path: Path) -> None:
-    import tensorflow as tf
-    import tf2onnx
-
-    spec = [tf.TensorSpec([None, None], tf.int32, name="token_ids")]
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
-    write_onnx(proto, path)
-
-
-def write_onnx(proto, path: Path, align: int = 65536) -> None:
-    """Save with the weights in `<name>.data`, each tensor at an `align`-byte offset.
-
-    ONNX Runtime memory-maps aligned external weights instead of copying them out of the
-    protobuf: a 480 MB model's session starts in milliseconds instead of seconds
-    (bench/startup.py).
-    """
-    from onnx import TensorProto, save
-
-    data_name = path.name + ".data"
-    with open(path.with_name(data_name), "wb") as f:
-        for tensor in proto.graph.initializer:
-            if len(tensor.raw_data) < 1024:
-                continue
-            f.write(b"\0" * (-f.tell() % align))
-            offset = f.tell()
-            f.write(tensor.raw_data)
-            del tensor.external_data[:]
-            for key, value in (("location", data_name), ("offset", offset), ("length", len(tensor.raw_data))):
-                entry = tensor.external_data.add()
-                entry.key, entry.value = key, str(value)
-            tensor.data_location = TensorProto.EXTERNAL
-            tensor.ClearField("raw_data")
-    save(proto, str(path))
 
 
 def write_json(path: Path, obj) -> None:

@@ -7,8 +7,11 @@ import time
 import pytest
 
 from inference_container.app import create_app
+from inference_container.artifact import CONTRACT
 from inference_container.registry import open_registry
 from inference_container.service import Settings
+
+FIRST_VERSION = f"{CONTRACT}.0.0"  # what training and an empty registry give a first model
 
 
 def wait_ready(client, timeout=60.0):
@@ -33,7 +36,7 @@ def test_parse_returns_version_intent_ranking_and_entity_spans(client):
     r = client.post("/v1/models/nlu:parse", json={"text": text})
     assert r.status_code == 200
     body = r.get_json()
-    assert body["model_version"] == "1.0.0"
+    assert body["model_version"] == FIRST_VERSION
     assert body["intent"]["name"] == "order_status" and 0 < body["intent"]["confidence"] <= 1
     ranking = body["intent_ranking"]
     assert len(ranking) == 5 and ranking[0] == body["intent"]
@@ -61,9 +64,9 @@ def test_synonyms_come_back_as_their_canonical_value(client):
 
 def test_model_description_and_health(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
-    assert client.get("/readyz").get_json()["model_version"] == "1.0.0"
+    assert client.get("/readyz").get_json()["model_version"] == FIRST_VERSION
     info = client.get("/v1/models/nlu").get_json()
-    assert info["version"] == "1.0.0" and "order_status" in info["intents"]
+    assert info["version"] == FIRST_VERSION and "order_status" in info["intents"]
     assert "order_id" in info["entities"] and "val" in info["metrics"]
 
 
@@ -147,7 +150,7 @@ def test_not_ready_until_production_exists_then_follows_the_registry(demo_model,
     assert c.get("/v1/models/nlu").status_code == 503
     registry.promote(registry.register(demo_model))
     wait_ready(c, timeout=30)
-    assert c.post("/v1/models/nlu:parse", json={"text": "hi"}).get_json()["model_version"] == "1.0.0"
+    assert c.post("/v1/models/nlu:parse", json={"text": "hi"}).get_json()["model_version"] == FIRST_VERSION
     app.extensions["nlu"].stop()
 
 

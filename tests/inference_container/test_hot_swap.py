@@ -18,7 +18,7 @@ from inference_container.registry import open_registry
 def test_promotion_swaps_versions_under_load_with_zero_failed_requests(demo_model, tmp_path, worker_class):
     registry = open_registry(str(tmp_path / "registry"))
     first = registry.register(demo_model)
-    second = registry.register(demo_model)  # a retrain: 1.0.1
+    second = registry.register(demo_model)  # a retrain: the patch goes up
     registry.promote(first)
     port = free_port()
     env = {**os.environ, "NLU_REGISTRY": str(tmp_path / "registry"), "NLU_POLL_SECONDS": "0.1",

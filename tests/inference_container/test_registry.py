@@ -40,6 +40,13 @@ def test_versions_bump_patch_minor_major(registry, tmp_path):
     assert registry.metadata("1.1.0")["version"] == "1.1.0"
 
 
+def test_a_version_this_service_cannot_serve_is_not_promoted(registry, tmp_path):
+    version = registry.register(make_artifact(tmp_path / "future", contract=99))
+    with pytest.raises(RegistryError, match="contract 99"):
+        registry.promote(version)
+    assert registry.production() == (None, None)
+
+
 def test_fetch_brings_the_registered_bytes(registry, tmp_path):
     src = make_artifact(tmp_path / "m1")
     version = registry.register(src)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import DEMO_DATA, run_cli
-from inference_container.artifact import load_model
+from inference_container.artifact import CONTRACT, load_model
 from training_jobs import data
 from training_jobs.train import TrainConfig, prepare_splits
 
@@ -46,11 +46,43 @@ def test_onnx_and_keras_runtimes_give_the_same_answers(demo_model):
     assert np.allclose(conf_a, conf_b, atol=2e-4)
 
 
-def test_a_text_alone_or_padded_in_a_batch_gets_the_same_result(demo_model):
+def test_a_text_alone_or_in_a_batch_gets_the_same_result(demo_model):
     model = load_model(demo_model)
-    texts = ["where is my order A-1234", "do you have red Nike running shoes in stock please today"]
+    texts = ["where is my order A-1234", "do you have red Nike running shoes in stock please today",
+             "hi", "where is my order C-9", "hello"]
     alone = [model.parse([t])[0] for t in texts]
     assert model.parse(texts) == alone
+
+
+def test_padding_in_a_training_batch_changes_nothing(demo_model):
+    """Training pads batches; the masks must keep a padded text's outputs what they are alone."""
+    import tensorflow as tf
+
+    from inference_container.keras_layers import CUSTOM_OBJECTS
+
+    keras_model = tf.keras.models.load_model(demo_model / "model.h5", custom_objects=CUSTOM_OBJECTS, compile=False)
+    short, long = [7, 8, 9], [11, 12, 13, 14, 15, 16]
+    padded = keras_model(np.array([short + [0, 0, 0], long], np.int32), training=False)
+    alone = keras_model(np.array([short], np.int32), training=False)
+    assert np.allclose(padded[0][0], alone[0][0], atol=1e-6)
+    assert np.allclose(padded[1][0, :3], alone[1][0], atol=1e-6)
+
+
+def test_the_onnx_export_is_checked_against_the_keras_model(demo_model):
+    import tensorflow as tf
+    from onnx import numpy_helper
+
+    from inference_container.keras_layers import CUSTOM_OBJECTS
+    from training_jobs.export import check_same_outputs, lean_graph
+    from training_jobs.model import ModelConfig
+
+    keras_model = tf.keras.models.load_model(demo_model / "model.h5", custom_objects=CUSTOM_OBJECTS, compile=False)
+    proto = lean_graph(keras_model, ModelConfig())
+    check_same_outputs(keras_model, proto, 30522)  # a faithful graph passes
+    [bias] = [t for t in proto.graph.initializer if t.name == "conv1_b"]
+    bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias) + 0.05, bias.name))
+    with pytest.raises(RuntimeError, match="ONNX export differs from the Keras model"):
+        check_same_outputs(keras_model, proto, 30522)
 
 
 def test_the_trained_model_has_learned_the_demo(demo_model):
@@ -97,6 +129,6 @@ def test_bootstrap_promotes_into_an_empty_registry_once(demo_model, tmp_path):
     registry = str(tmp_path / "registry")
     args = ("bootstrap", "--registry", registry, "--data", str(DEMO_DATA), "--out", str(demo_model))
     first = json.loads(run_cli(*args).stdout)
-    assert first["bootstrapped"] is True and first["production"]["version"] == "1.0.0"
+    assert first["bootstrapped"] is True and first["production"]["version"] == f"{CONTRACT}.0.0"
     again = json.loads(run_cli(*args).stdout)
-    assert again["bootstrapped"] is False and again["production"]["version"] == "1.0.0"
+    assert again["bootstrapped"] is False and again["production"]["version"] == f"{CONTRACT}.0.0"

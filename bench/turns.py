@@ -2,7 +2,7 @@
 
 1. webhook acknowledgement latency, p50/p99: signed webhooks paced at 10/s, and during the 20/s run;
 2. the highest turn rate this machine sustains (steps of 20 s from 10/s; sustained: every turn
-   answered, p99 <= 1 s);
+   answered, p99 <= 1 s), with the CPU each process used per turn, and when idle;
 3. end-to-end turn latency at a steady rate (--rate, default 20 turns/s) for 2 minutes: webhook
    accepted -> reply received by the SendBird stand-in, p50/p99, with lost and duplicate replies;
 4. a minute of the same load with the functions host SIGKILLed after 30 s and restarted.
@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "function_app")]
@@ -48,6 +49,16 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))], 1)
+
+
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time (user + system) used so far by each service of the stack, its children included,
+    and by this load generator."""
+    used = {"load generator": sum(psutil.Process().cpu_times()[:2])}
+    for name, proc in stack.procs.items():
+        root = psutil.Process(proc.pid)
+        used[name] = sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+    return used
 
 
 def ack_figures(load: "Load") -> dict:
@@ -149,11 +160,19 @@ def main() -> None:
         ack.outcome()
         print("webhook ack at 10/s", results["webhook_ack_10_per_s"], flush=True)
 
+        before = cpu_seconds(stack)
+        time.sleep(10)
+        results["idle_cpu_percent"] = {k: round((v - before[k]) * 10, 1) for k, v in cpu_seconds(stack).items()}
+        print("idle CPU %", results["idle_cpu_percent"], flush=True)
+
         results["rates"] = []
         for step in (10, 15, 20, 25, 30, 40):
             load = Load(live, f"rate{step}")
+            before = cpu_seconds(stack)
             load.run(step, step_s)
             outcome = {"rate": step, "seconds": step_s, **load.outcome(), "ack": ack_figures(load)}
+            outcome["cpu_ms_per_turn"] = {k: round((v - before[k]) * 1000 / load.sequence, 1)
+                                          for k, v in cpu_seconds(stack).items()}
             outcome["sustained"] = outcome["lost"] == 0 and outcome["e2e_p99_ms"] <= 1000
             results["rates"].append(outcome)
             print(f"{step}/s", outcome, flush=True)

@@ -123,7 +123,7 @@ class Stack:
             cmd = [str(NODE_BIN / "azurite"), "--blobHost", "127.0.0.1", "--blobPort", str(p.blob),
                    "--queueHost", "127.0.0.1", "--queuePort", str(p.queue), "--tableHost", "127.0.0.1",
                    "--tablePort", str(p.table), "--location", str(self.var / "azurite"),
-                   "--skipApiVersionCheck", "--loose", "--silent"]
+                   "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry"]
             # Not --inMemoryPersistence: it keeps one extent per message, and Azurite's garbage
             # collector, every 60 s, then stalls all requests for seconds (6 s at 20 turns/s).
             if os.environ.get("AZURITE_DEBUG_LOG"):  # Azurite's own debug log, for diagnosing it

@@ -2,7 +2,7 @@
 
 The real Functions host polls queues from .NET; the Python SDK spends ~3 ms of CPU per call here,
 and a host polling a dozen queues spent over 40 % of its CPU just receiving. This client speaks the
-same REST API (Shared Key auth, XML bodies) over one keep-alive connection per thread. The function
+same REST API (Shared Key auth, XML bodies) over a shared pool of keep-alive connections. The function
 app itself keeps using the Azure SDK.
 """
 from __future__ import annotations
@@ -45,20 +45,46 @@ def parse_connection_string(connection: str) -> tuple[str, str, str]:
     return endpoint.rstrip("/"), account, key
 
 
+class _Pool:
+    """Idle keep-alive connections to one endpoint, shared by every thread and queue.
+
+    Thread-local connections are no good here: the HTTP server runs each request on a new thread,
+    so a webhook's queue write would open (and Azurite accept) a new connection every time.
+    """
+
+    def __init__(self, https: bool, netloc: str) -> None:
+        self._cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        self._netloc = netloc
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> http.client.HTTPConnection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._cls(self._netloc, timeout=30)
+
+    def give_back(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
+
+_pools: dict[tuple[bool, str], _Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool_for(https: bool, netloc: str) -> _Pool:
+    with _pools_lock:
+        return _pools.setdefault((https, netloc), _Pool(https, netloc))
+
+
 class QueueRest:
     def __init__(self, connection: str, queue: str) -> None:
         endpoint, self.account, key = parse_connection_string(connection)
         url = urlsplit(endpoint)
         self.https, self.netloc, self.base = url.scheme == "https", url.netloc, url.path.rstrip("/")
         self.key, self.queue = base64.b64decode(key), queue
-        self._local = threading.local()
-
-    def _connection(self) -> http.client.HTTPConnection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-            conn = self._local.conn = cls(self.netloc, timeout=30)
-        return conn
+        self._pool = _pool_for(self.https, self.netloc)
 
     def _request(self, method: str, path: str, query: dict[str, str | int] | None = None,
                  body: bytes = b"") -> tuple[int, bytes]:
@@ -77,16 +103,18 @@ class QueueRest:
         headers["Authorization"] = f"SharedKey {self.account}:{signature}"
         target = quote(path) + (f"?{urlencode(query)}" if query else "")
         for attempt in (1, 2):  # a keep-alive connection the server closed meanwhile: reconnect once
-            conn = self._connection()
+            conn = self._pool.take()
             try:
                 conn.request(method, target, body=body or None, headers=headers)
                 response = conn.getresponse()
-                return response.status, response.read()
+                result = response.status, response.read()
             except (http.client.HTTPException, ConnectionError, OSError):
                 conn.close()
-                self._local.conn = None
                 if attempt == 2:
                     raise
+                continue
+            self._pool.give_back(conn)
+            return result
 
     def _check(self, status: int, data: bytes, *ok: int) -> bytes:
         if status not in ok:

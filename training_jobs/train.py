@@ -45,6 +45,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     max_tokens: int = 128
     embedding_dim: int = 256
+    ema: float | None = None  # keep an exponential moving average of the weights with this momentum
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
@@ -146,7 +147,8 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
                             cfg.batch_size, len(intents), cfg.seed)
     model = build(cfg.model, embeddings, len(intents), len(tags))
     model.compile(
-        optimizer=dist.optimizer(tf.keras.optimizers.Adam(cfg.learning_rate * dist.size)),
+        optimizer=dist.optimizer(tf.keras.optimizers.Adam(cfg.learning_rate * dist.size, use_ema=cfg.ema is not None,
+                                                          ema_momentum=cfg.ema or 0.99)),
         loss={
             "intent": tf.keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
             "tags": masked_tag_loss,

@@ -1,9 +1,13 @@
 """The local functions host is driven by the app's own metadata and honours host.json."""
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from devstack.functions_host import Host, resolve
 from devstack.host_queues import QueueOptions, decode_queue_body, timespan
-from devstack.stack import Ports, app_settings
+from devstack.stack import AZURITE_KEY, Ports, app_settings
+from devstack.storage_rest import QueueRest
 from helpers import ROOT
 
 
@@ -50,3 +54,35 @@ def test_every_function_of_the_app_is_registered_from_its_metadata(monkeypatch):
     assert {listener.queue for listener in host.listeners} == {
         "turns-incoming", "turns-outgoing", *(queue_for(b) for b in BRANCHES)}
     assert host.queue_options.max_dequeue_count == 5
+
+
+def test_queue_writes_from_short_lived_threads_share_one_connection():
+    """The HTTP server runs each request on a new thread: its queue writes must not each open a
+    connection to Storage."""
+    client_ports = []
+
+    class Storage(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            client_ports.append(self.client_address[1])
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Storage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = QueueRest(f"AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+                           f"QueueEndpoint=http://127.0.0.1:{server.server_port}/devstoreaccount1", "turns")
+        for _ in range(5):
+            writer = threading.Thread(target=client.send, args=("aGk=",))
+            writer.start()
+            writer.join()
+    finally:
+        server.shutdown()
+    assert len(client_ports) == 5 and len(set(client_ports)) == 1

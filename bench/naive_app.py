@@ -6,16 +6,14 @@ difference measured is the serving path. Run: NLU_MODEL_DIR=... gunicorn bench.n
 import os
 from pathlib import Path
 
-import tensorflow as tf
 from flask import Flask, jsonify, request
 
-from inference_container.artifact import KERAS_FILE, Model, read_metadata
-from inference_container.keras_layers import CUSTOM_OBJECTS
+from inference_container.artifact import Model, load_keras_model, read_metadata
 from inference_container.tokenizer import WordPieceTokenizer
 
 folder = Path(os.environ["NLU_MODEL_DIR"])
 meta = read_metadata(folder)
-keras_model = tf.keras.models.load_model(folder / KERAS_FILE, custom_objects=CUSTOM_OBJECTS, compile=False)
+keras_model = load_keras_model(folder)
 model = Model(meta["version"], meta, {}, WordPieceTokenizer(meta["vocab"]),
               lambda ids: tuple(keras_model.predict(ids, verbose=0)), "keras-predict")
 app = Flask(__name__)

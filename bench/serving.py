@@ -30,13 +30,10 @@ from bench.common import SHARED, drive, ensure_model, free_port, save, start_gun
 
 def compute_floor(model_dir, texts) -> dict:
     """In-process cost of one model call at batch size 1 (tokenised input ready)."""
-    import tensorflow as tf
-
-    from inference_container.artifact import KERAS_FILE, load_model
-    from inference_container.keras_layers import CUSTOM_OBJECTS
+    from inference_container.artifact import load_keras_model, load_model
 
     onnx_model, keras_model = load_model(model_dir, "onnx"), load_model(model_dir, "keras")
-    raw = tf.keras.models.load_model(model_dir / KERAS_FILE, custom_objects=CUSTOM_OBJECTS, compile=False)
+    raw = load_keras_model(model_dir)
     ids = [np.asarray([onnx_model.tokenizer.encode(t)], np.int32) for t in texts[:300]]
     out = {}
     for name, fn, n in (("onnx", onnx_model.runtime, 300), ("keras_tf_function", keras_model.runtime, 300),

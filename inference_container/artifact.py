@@ -50,13 +50,20 @@ def onnx_runtime(folder: Path) -> Runtime:
     return run
 
 
-def keras_runtime(folder: Path) -> Runtime:
-    """The Keras model as one compiled graph with a fixed input signature (never `predict`)."""
+def load_keras_model(folder: str | Path):
+    """The artifact's Keras model (`model.h5`), for inference."""
     import tensorflow as tf
 
     from .keras_layers import CUSTOM_OBJECTS
 
-    model = tf.keras.models.load_model(folder / KERAS_FILE, custom_objects=CUSTOM_OBJECTS, compile=False)
+    return tf.keras.models.load_model(Path(folder) / KERAS_FILE, custom_objects=CUSTOM_OBJECTS, compile=False)
+
+
+def keras_runtime(folder: Path) -> Runtime:
+    """The Keras model as one compiled graph with a fixed input signature (never `predict`)."""
+    import tensorflow as tf
+
+    model = load_keras_model(folder)
     graph = tf.function(
         lambda ids: model(ids, training=False),
         input_signature=[tf.TensorSpec([None, None], tf.int32)],

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import DEMO_DATA, run_cli
-from inference_container.artifact import CONTRACT, load_model
+from inference_container.artifact import CONTRACT, load_keras_model, load_model
 from training_jobs import data
 from training_jobs.train import TrainConfig, prepare_splits
 
@@ -56,11 +56,7 @@ def test_a_text_alone_or_in_a_batch_gets_the_same_result(demo_model):
 
 def test_padding_in_a_training_batch_changes_nothing(demo_model):
     """Training pads batches; the masks must keep a padded text's outputs what they are alone."""
-    import tensorflow as tf
-
-    from inference_container.keras_layers import CUSTOM_OBJECTS
-
-    keras_model = tf.keras.models.load_model(demo_model / "model.h5", custom_objects=CUSTOM_OBJECTS, compile=False)
+    keras_model = load_keras_model(demo_model)
     short, long = [7, 8, 9], [11, 12, 13, 14, 15, 16]
     padded = keras_model(np.array([short + [0, 0, 0], long], np.int32), training=False)
     alone = keras_model(np.array([short], np.int32), training=False)
@@ -69,14 +65,12 @@ def test_padding_in_a_training_batch_changes_nothing(demo_model):
 
 
 def test_the_onnx_export_is_checked_against_the_keras_model(demo_model):
-    import tensorflow as tf
     from onnx import numpy_helper
 
-    from inference_container.keras_layers import CUSTOM_OBJECTS
     from training_jobs.export import check_same_outputs, lean_graph
     from training_jobs.model import ModelConfig
 
-    keras_model = tf.keras.models.load_model(demo_model / "model.h5", custom_objects=CUSTOM_OBJECTS, compile=False)
+    keras_model = load_keras_model(demo_model)
     proto = lean_graph(keras_model, ModelConfig())
     check_same_outputs(keras_model, proto, 30522)  # a faithful graph passes
     [bias] = [t for t in proto.graph.initializer if t.name == "conv1_b"]

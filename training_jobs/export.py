@@ -8,9 +8,7 @@ The graph is built node by node rather than converted from TensorFlow, for speed
 - the dilated convolutions run as 2-D convolutions over [batch, channels, 1, tokens], which ONNX
   Runtime executes with its blocked (NCHWc) kernels.
 
-That is 28 nodes after ONNX Runtime's optimisation instead of 69, and 30 % less time per call
-(bench/serving.py measures the call). `export_onnx` checks the graph against the Keras model
-before it writes anything.
+`export_onnx` checks the graph against the Keras model before it writes anything.
 """
 from __future__ import annotations
 

@@ -143,15 +143,15 @@ def _bootstrap(args) -> int:
     """What a fresh stack runs first (`make run`, docker-compose): idempotent, so safe on every start."""
     from pathlib import Path
 
-    from . import data
-    from .train import TrainConfig, train
-
     registry = _registry(args)
     doc, _ = registry.production()
-    if doc:
+    if doc:  # the common case, on every start: answer without importing TensorFlow
         print(json.dumps({"production": doc, "bootstrapped": False}))
         return 0
     if not (Path(args.out) / "metadata.json").exists():
+        from . import data
+        from .train import TrainConfig, train
+
         print(f"the registry has no production version: training {args.data} into {args.out}", file=sys.stderr)
         train(data.load(args.data), args.out, TrainConfig(seed=args.seed))
     version = registry.register(args.out)

@@ -25,27 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-import azure.functions as func
-
 from devstack.host_http import HttpRoute, serve
 from devstack.host_queues import QueueListener, QueueOptions, encode_queue_body
+from devstack.host_workers import WorkerPool, call
 from devstack.storage_rest import QueueRest
 
 log = logging.getLogger("functions_host")
 SUPPORTED = {"httpTrigger", "http", "queueTrigger", "queue"}  # "queue": an output binding
-
-
-class Out(func.Out):
-    """The value a function sets on an output binding, written by the host after the function returns."""
-
-    def __init__(self) -> None:
-        self._value = None
-
-    def set(self, val) -> None:
-        self._value = val
-
-    def get(self):
-        return self._value
 
 
 def load_settings(app_dir: Path) -> None:
@@ -93,12 +79,17 @@ class Host:
         self.listeners: list[Any] = []
         self.senders: dict[str, QueueRest] = {}  # output binding queue -> its client
         # As the Python worker runs synchronous functions: one shared pool of
-        # PYTHON_THREADPOOL_THREAD_COUNT threads (default min(32, cores + 4)).
+        # PYTHON_THREADPOOL_THREAD_COUNT threads (default min(32, cores + 4)) per worker process.
         threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or min(32, (os.cpu_count() or 1) + 4))
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="fn")
+        processes = int(os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT") or 0)
+        if not 0 <= processes <= 10:
+            raise ValueError(f"FUNCTIONS_WORKER_PROCESS_COUNT is {processes}; Azure allows 1 to 10")
+        self.pool = ThreadPoolExecutor(threads * max(1, processes), thread_name_prefix="fn")
         app = load_app(app_dir)
         for function in app.get_functions():
             self._register(function)
+        # Unset: the functions run in this process. Set: in that many worker processes (as on Azure).
+        self.workers = WorkerPool(app_dir, processes, threads) if processes else None
 
     def _connection(self, function: str, binding: dict) -> str:
         setting = binding.get("connection") or "AzureWebJobsStorage"
@@ -119,7 +110,7 @@ class Host:
                 queue = resolve(b["queueName"])
                 outputs[b["name"]] = queue
                 self.senders.setdefault(queue, QueueRest(self._connection(name, b), queue))
-        user_function = self._with_outputs(function.get_user_function(), outputs)
+        user_function = self._invoker(name, function.get_user_function(), outputs)
         if trigger["type"] == "httpTrigger":
             methods = [str(getattr(m, "value", m)).upper() for m in trigger.get("methods") or []]
             self.routes.append(HttpRoute(name, resolve(trigger.get("route") or name), methods,
@@ -129,24 +120,23 @@ class Host:
             self.listeners.append(QueueListener(name, queue, connection, trigger["name"], user_function,
                                                 self.queue_options, self.stop_event, self.pool))
 
-    def _with_outputs(self, user_function: Callable, outputs: dict[str, str]) -> Callable:
-        """Calls the function with an `Out` per queue output binding, then writes what it set, before the
-        invocation counts as done (HTTP response sent, trigger message deleted). As the Azure host's
-        shared queue watcher does, a listener of that queue in this host is woken to take it at once."""
-        if not outputs:
-            return user_function
+    def _invoker(self, name: str, user_function: Callable, outputs: dict[str, str]) -> Callable:
+        """Runs the function (here or in a worker process) with an `Out` per queue output binding, then
+        writes what it set, before the invocation counts as done (HTTP response sent, trigger message
+        deleted). As the Azure host's shared queue watcher does, a listener of that queue in this host
+        is woken to take it at once."""
 
         def invoke(**kwargs):
-            bound = {arg: Out() for arg in outputs}
-            result = user_function(**kwargs, **bound)
-            for arg, out in bound.items():
-                if out.get() is not None:
-                    queue = outputs[arg]
-                    encoding = self.queue_options.message_encoding
-                    self.senders[queue].send(encode_queue_body(out.get(), encoding))
-                    for listener in self.listeners:
-                        if listener.queue == queue:
-                            listener.wake.set()
+            if self.workers is not None:
+                result, values = self.workers.invoke(name, kwargs)
+            else:
+                result, values = call(user_function, list(outputs), kwargs)
+            for arg, value in values.items():
+                queue = outputs[arg]
+                self.senders[queue].send(encode_queue_body(value, self.queue_options.message_encoding))
+                for listener in self.listeners:
+                    if listener.queue == queue:
+                        listener.wake.set()
             return result
 
         return invoke
@@ -169,6 +159,8 @@ class Host:
         for listener in self.listeners:
             listener.join()
         self.pool.shutdown()
+        if self.workers is not None:
+            self.workers.close()
 
 
 def main(argv: list[str] | None = None) -> None:

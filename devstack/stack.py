@@ -63,6 +63,7 @@ def app_settings(ports: Ports) -> dict[str, str]:
     """The function app's settings for this stack: local.settings.sample.json's, on these ports."""
     return {
         "FUNCTIONS_WORKER_RUNTIME": "python",
+        "FUNCTIONS_WORKER_PROCESS_COUNT": "2",
         "AzureWebJobsFeatureFlags": "EnableWorkerIndexing",
         "AzureWebJobsStorage": storage_connection(ports),
         "COSMOS_ENDPOINT": f"http://127.0.0.1:{ports.cosmos}",

@@ -30,12 +30,25 @@ class CosmosStores:
         # writes); it also keeps the local stand-in, which advertises https endpoints, on plain HTTP.
         client = CosmosClient(endpoint, key, enable_endpoint_discovery=False, connection_timeout=5,
                               transport=azure_transport())
-        db = client.create_database_if_not_exists(database)
-        self.conversations = CosmosConversationStore(
-            db.create_container_if_not_exists(CONVERSATIONS, PartitionKey("/id")))
-        self.turns = CosmosTurnLog(db.create_container_if_not_exists(TURNS, PartitionKey("/conversation_id")))
-        self.outbox = CosmosOutbox(
-            db.create_container_if_not_exists(OUTBOX, PartitionKey("/conversation_id")))
+        db = _created(lambda: client.create_database_if_not_exists(database),
+                      lambda: client.get_database_client(database))
+        self.conversations = CosmosConversationStore(_container(db, CONVERSATIONS, "/id"))
+        self.turns = CosmosTurnLog(_container(db, TURNS, "/conversation_id"))
+        self.outbox = CosmosOutbox(_container(db, OUTBOX, "/conversation_id"))
+
+
+def _created(create, existing):
+    """`*_if_not_exists` reads, then creates: another worker or instance starting at the same moment
+    can create it in between, and the create then answers 409. It exists either way."""
+    try:
+        return create()
+    except exceptions.CosmosResourceExistsError:
+        return existing()
+
+
+def _container(db, name: str, partition_key: str):
+    return _created(lambda: db.create_container_if_not_exists(name, PartitionKey(partition_key)),
+                    lambda: db.get_container_client(name))
 
 
 class CosmosConversationStore:

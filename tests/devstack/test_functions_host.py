@@ -1,5 +1,6 @@
 """The local functions host is driven by the app's own metadata and honours host.json."""
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -86,3 +87,96 @@ def test_queue_writes_from_short_lived_threads_share_one_connection():
     finally:
         server.shutdown()
     assert len(client_ports) == 5 and len(set(client_ports)) == 1
+
+
+
+def test_queue_client_reads_chunked_answers_on_connections_the_server_closes():
+    """The host's Storage client frames responses itself: a chunked body arrives whole, and the next
+    request after the server closed the connection goes out on a new one."""
+    client_ports = []
+    xml = (b"<?xml version='1.0' encoding='utf-8'?><QueueMessagesList><QueueMessage><MessageId>m1</MessageId>"
+           b"<PopReceipt>p1</PopReceipt><DequeueCount>2</DequeueCount><MessageText>aGk=</MessageText>"
+           b"</QueueMessage></QueueMessagesList>")
+
+    class Storage(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            client_ports.append(self.client_address[1])
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for part in (xml[:40], xml[40:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Storage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = QueueRest(f"AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+                           f"QueueEndpoint=http://127.0.0.1:{server.server_port}/devstoreaccount1", "chunked")
+        first, second = client.receive(16, 30), client.receive(16, 30)
+    finally:
+        server.shutdown()
+    assert [(m.id, m.pop_receipt, m.dequeue_count, m.content) for m in first] == [("m1", "p1", 2, "aGk=")]
+    assert second == first and len(set(client_ports)) == 2
+
+
+WORKER_APP = '''
+import os
+
+import azure.functions as func
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="pid", methods=["GET"])
+def pid(req: func.HttpRequest) -> func.HttpResponse:
+    if req.params.get("fail"):
+        raise RuntimeError("asked to fail")
+    if req.params.get("exit"):
+        os._exit(3)
+    return func.HttpResponse(str(os.getpid()), headers={"x-route": req.route_params.get("x", "")})
+'''
+
+
+def test_worker_processes_run_the_functions_and_one_that_dies_is_replaced(tmp_path, monkeypatch):
+    """FUNCTIONS_WORKER_PROCESS_COUNT: the code runs in worker processes, a failure reaches the host as
+    a failed invocation, and a worker that exits mid-invocation fails only that one."""
+    import os
+
+    import azure.functions as func
+
+    from devstack.host_workers import FunctionFailed
+
+    (tmp_path / "function_app.py").write_text(WORKER_APP)
+    (tmp_path / "host.json").write_text('{"version": "2.0"}')
+    monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "2")
+    host = Host(tmp_path, port=0)
+    try:
+        (route,) = host.routes
+
+        def get(**params) -> func.HttpResponse:
+            return route.function(req=func.HttpRequest("GET", "http://local/api/pid", params=params, body=b""))
+
+        pids = {int(get().get_body()) for _ in range(4)}
+        assert os.getpid() not in pids and len(pids) >= 1
+        assert {w.process.pid for w in host.workers.workers} >= pids
+        with pytest.raises(FunctionFailed, match="RuntimeError: asked to fail"):
+            get(fail="1")
+        before = {w.process.pid for w in host.workers.workers}
+        with pytest.raises(FunctionFailed, match="exited"):
+            get(exit="1")
+        assert int(get().get_body()) in before  # the other worker serves meanwhile
+        deadline = time.monotonic() + 20
+        while not all(w.alive for w in host.workers.workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        after = {w.process.pid for w in host.workers.workers}
+        assert len(after - before) == 1 and all(w.alive for w in host.workers.workers)
+    finally:
+        host.workers.close()

@@ -32,7 +32,7 @@ run: install
 test: install
 	$(PY) -m pytest
 
-bench: bench-quality bench-serving bench-startup bench-turns
+bench: bench-quality bench-serving bench-startup bench-turns bench-workers
 
 bench-quality: install
 	$(PY) bench/quality.py
@@ -46,6 +46,9 @@ bench-startup: install
 
 bench-turns: install
 	$(PY) bench/turns.py
+
+bench-workers: install
+	$(PY) bench/workers.py
 
 clean:
 	rm -rf .venv node_modules .pytest_cache

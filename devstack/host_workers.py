@@ -5,9 +5,9 @@ in separate Python worker processes, each with its own thread pool. With the set
 the same: it keeps triggers and bindings, and each invocation runs in one of N worker processes
 (the one with the fewest invocations under way), so the function code is not held to the host's GIL.
 
-A worker stops when the host does, after the invocations it has under way. If the host is killed, its
-workers exit at once; their queue messages come back after their lease. A worker that dies is
-started again.
+A worker stops when the host does, after the invocations it has under way. If the host is killed, or
+the process group gets SIGTERM, the workers exit at once; their queue messages come back after
+their lease. A worker that crashes is started again.
 """
 from __future__ import annotations
 
@@ -81,9 +81,9 @@ def _unpack(packed: tuple) -> Any:
 def worker_main(app_dir: str, threads: int, conn: Connection) -> None:
     from devstack.functions_host import load_app, load_settings
 
-    # Ctrl-C and SIGTERM reach the whole process group: the host stops, then tells its workers.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+    # Ctrl-C reaches the whole process group: the host stops, then tells its workers. SIGTERM
+    # (the stack stopping the group; multiprocessing's clean-up at exit) ends a worker at once.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format=f"%(asctime)s %(levelname)s worker-{os.getpid()} %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
@@ -170,7 +170,7 @@ class Worker:
         for future in lost.values():
             future.set_exception(FunctionFailed(f"worker {self.index} exited"))
         self.process.join(5)
-        if self.pool.closing:
+        if self.pool.closing or self.process.exitcode == -signal.SIGTERM:  # stopped, not crashed
             return
         log.error("worker %d (pid %s) exited with code %s; starting it again",
                   self.index, self.process.pid, self.process.exitcode)

@@ -44,6 +44,7 @@ def test_binding_expressions_read_settings(monkeypatch):
 def test_every_function_of_the_app_is_registered_from_its_metadata(monkeypatch):
     for key, value in app_settings(Ports()).items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "0")  # metadata only: no worker processes
     host = Host(ROOT / "function_app", port=0)
     assert {(r.name, r.route, tuple(r.methods)) for r in host.routes} == {
         ("sendbird_webhook", "channels/sendbird/webhook", ("POST",)),

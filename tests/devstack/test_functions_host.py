@@ -1,6 +1,8 @@
 """The local functions host is driven by the app's own metadata and honours host.json."""
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -58,6 +60,18 @@ def test_every_function_of_the_app_is_registered_from_its_metadata(monkeypatch):
     assert host.queue_options.max_dequeue_count == 5
 
 
+@contextlib.contextmanager
+def storage_server(handler: type[BaseHTTPRequestHandler], queue: str) -> Iterator[QueueRest]:
+    """A QueueRest client of `queue` on a local HTTP server answering with `handler`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield QueueRest(f"AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+                        f"QueueEndpoint=http://127.0.0.1:{server.server_port}/devstoreaccount1", queue)
+    finally:
+        server.shutdown()
+
+
 def test_queue_writes_from_short_lived_threads_share_one_connection():
     """The HTTP server runs each request on a new thread: its queue writes must not each open a
     connection to Storage."""
@@ -76,19 +90,12 @@ def test_queue_writes_from_short_lived_threads_share_one_connection():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Storage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        client = QueueRest(f"AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-                           f"QueueEndpoint=http://127.0.0.1:{server.server_port}/devstoreaccount1", "turns")
+    with storage_server(Storage, "turns") as client:
         for _ in range(5):
             writer = threading.Thread(target=client.send, args=("aGk=",))
             writer.start()
             writer.join()
-    finally:
-        server.shutdown()
     assert len(client_ports) == 5 and len(set(client_ports)) == 1
-
 
 
 def test_queue_client_reads_chunked_answers_on_connections_the_server_closes():
@@ -116,14 +123,8 @@ def test_queue_client_reads_chunked_answers_on_connections_the_server_closes():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Storage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        client = QueueRest(f"AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-                           f"QueueEndpoint=http://127.0.0.1:{server.server_port}/devstoreaccount1", "chunked")
+    with storage_server(Storage, "chunked") as client:
         first, second = client.receive(16, 30), client.receive(16, 30)
-    finally:
-        server.shutdown()
     assert [(m.id, m.pop_receipt, m.dequeue_count, m.content) for m in first] == [("m1", "p1", 2, "aGk=")]
     assert second == first and len(set(client_ports)) == 2
 

@@ -4,7 +4,9 @@ It imports `function_app/function_app.py` in-process and is driven by the app's 
 (`app.get_functions()`: trigger and binding dictionaries). HTTP triggers are served under
 `/api/<route>`; queue triggers are polled from Storage (Azurite) honouring host.json's queue
 settings: batchSize / newBatchThreshold, visibilityTimeout after a failure, maxDequeueCount ->
-`<queue>-poison`, and a randomised exponential polling back-off from 100 ms to maxPollingInterval.
+`<queue>-poison`, and a randomised exponential polling back-off from 100 ms to maxPollingInterval,
+cut short when a function of this host writes to the queue (`watch_queue_writes`). App settings
+named `AzureFunctionsJobHost__…` override host.json, as on Azure.
 
     python -m devstack.functions_host [--app function_app] [--port 7071] [--cors '*']
 
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from devstack.host_http import HttpRoute, serve
-from devstack.host_queues import QueueListener, QueueOptions, encode_queue_body
+from devstack.host_queues import QueueListener, QueueOptions, encode_queue_body, watch_queue_writes
 from devstack.host_workers import WorkerPool, call
 from devstack.storage_rest import QueueRest
 
@@ -54,6 +56,22 @@ def resolve(value: str) -> str:
     return re.sub(r"%([^%]+)%", setting, value)
 
 
+def host_settings(app_dir: Path) -> dict[str, Any]:
+    """host.json, with the overrides Azure takes from app settings named
+    `AzureFunctionsJobHost__<path>__<to>__<key>` (keys matched regardless of case)."""
+    host = json.loads((app_dir / "host.json").read_text())
+    for name, value in os.environ.items():
+        if not name.startswith("AzureFunctionsJobHost__"):
+            continue
+        *path, key = name.split("__")[1:]
+        node = host
+        for part in path:
+            existing = next((k for k in node if k.lower() == part.lower()), part)
+            node = node.setdefault(existing, {})
+        node[next((k for k in node if k.lower() == key.lower()), key)] = value
+    return host
+
+
 def load_app(app_dir: Path):
     sys.path.insert(0, str(app_dir))
     spec = importlib.util.spec_from_file_location("function_app", app_dir / "function_app.py")
@@ -71,7 +89,7 @@ class Host:
     def __init__(self, app_dir: Path, port: int, cors: str = "") -> None:
         load_settings(app_dir)
         self.app_dir, self.port, self.cors = app_dir, port, cors
-        self.host_json = json.loads((app_dir / "host.json").read_text())
+        self.host_json = host_settings(app_dir)
         self.queue_options = QueueOptions.from_host_json(self.host_json)
         self.route_prefix = self.host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
         self.stop_event = threading.Event()
@@ -89,7 +107,17 @@ class Host:
         for function in app.get_functions():
             self._register(function)
         # Unset: the functions run in this process. Set: in that many worker processes (as on Azure).
-        self.workers = WorkerPool(app_dir, processes, threads) if processes else None
+        if processes:
+            self.workers = WorkerPool(app_dir, processes, threads, on_queue_write=self.wake)
+        else:
+            self.workers = None
+            watch_queue_writes(self.wake)
+
+    def wake(self, account: str, queue: str) -> None:
+        """A function of this host wrote to `queue`: its listener here, if any, polls at once."""
+        for listener in self.listeners:
+            if listener.queue == queue and listener.client.account == account:
+                listener.wake.set()
 
     def _connection(self, function: str, binding: dict) -> str:
         setting = binding.get("connection") or "AzureWebJobsStorage"
@@ -132,11 +160,9 @@ class Host:
             else:
                 result, values = call(user_function, list(outputs), kwargs)
             for arg, value in values.items():
-                queue = outputs[arg]
-                self.senders[queue].send(encode_queue_body(value, self.queue_options.message_encoding))
-                for listener in self.listeners:
-                    if listener.queue == queue:
-                        listener.wake.set()
+                sender = self.senders[outputs[arg]]
+                sender.send(encode_queue_body(value, self.queue_options.message_encoding))
+                self.wake(sender.account, sender.queue)
             return result
 
         return invoke

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import random
 import re
@@ -65,6 +66,34 @@ def encode_queue_body(value: str | bytes, encoding: str) -> str:
     return data.decode() if encoding == "none" else base64.b64encode(data).decode()
 
 
+_write_watchers: list[Callable[[str, str], None]] = []
+
+
+def watch_queue_writes(notify: Callable[[str, str], None]) -> None:
+    """Call `notify(account, queue)` each time function code in this process sends a message with
+    azure-storage-queue's `QueueClient`, so that a listener of that queue polls at once.
+
+    The Azure host's shared queue watcher does this for the queue output bindings of its functions;
+    a function that routes to a queue chosen at run time (`understand`, a branch handing a turn on)
+    writes with the SDK, which only the host's polling would find. Here every write of the host's
+    functions is seen, so the local host can poll idle queues less often (see devstack.stack).
+    """
+    from azure.storage.queue import QueueClient
+
+    if not _write_watchers:
+        send_message = QueueClient.send_message
+
+        @functools.wraps(send_message)
+        def watched(client, *args, **kwargs):
+            sent = send_message(client, *args, **kwargs)
+            for watcher in _write_watchers:
+                watcher(client.account_name, client.queue_name)
+            return sent
+
+        QueueClient.send_message = watched
+    _write_watchers.append(notify)
+
+
 class QueueListener(threading.Thread):
     def __init__(self, name: str, queue: str, connection: str, arg_name: str, function: Callable,
                  options: QueueOptions, stop: threading.Event, pool: ThreadPoolExecutor) -> None:
@@ -96,13 +125,15 @@ class QueueListener(threading.Thread):
                     running |= {self.pool.submit(self._process, m) for m in messages}
                 except RuntimeError:  # the host is stopping: these come back after their lease
                     break
-                continue
+                if len(messages) == min(room, self.options.batch_size):
+                    continue  # a full batch: there may be more
+                # Fewer than asked for: the queue is empty now; poll again after the minimum interval.
             # Randomised exponential back-off while the queue is empty, as the Azure host does, cut
             # short when a function of this host writes to the queue.
             if self.wake.wait(interval * random.uniform(0.8, 1.0)):
                 self.wake.clear()
                 interval = self.options.min_polling_interval
-            else:
+            elif not messages:
                 interval = min(interval * 2, self.options.max_polling_interval)
         wait(running)
 

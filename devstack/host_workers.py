@@ -20,7 +20,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import azure.functions as func
 import azure.functions.queue as fq
@@ -80,6 +80,7 @@ def _unpack(packed: tuple) -> Any:
 # ---- the worker process ------------------------------------------------------------------------------
 def worker_main(app_dir: str, threads: int, conn: Connection) -> None:
     from devstack.functions_host import load_app, load_settings
+    from devstack.host_queues import watch_queue_writes
 
     # Ctrl-C reaches the whole process group: the host stops, then tells its workers. SIGTERM
     # (the stack stopping the group; multiprocessing's clean-up at exit) ends a worker at once.
@@ -89,23 +90,28 @@ def worker_main(app_dir: str, threads: int, conn: Connection) -> None:
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     load_settings(Path(app_dir))
+    send_lock = threading.Lock()
+
+    def send(message: tuple) -> None:
+        with send_lock:
+            conn.send(message)
+
+    watch_queue_writes(lambda account, queue: send(("wrote", account, queue)))
     functions = {}
     for function in load_app(Path(app_dir)).get_functions():
         outputs = [b.name for b in function.get_bindings() if b.get_dict_repr()["type"] == "queue"]
         functions[function.get_function_name()] = (function.get_user_function(), outputs)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="fn")
-    send_lock = threading.Lock()
 
     def run(call_id: int, name: str, kwargs: dict[str, tuple]) -> None:
         try:
             user_function, outputs = functions[name]
             result, values = call(user_function, outputs, {k: _unpack(v) for k, v in kwargs.items()})
-            reply = (call_id, True, (_pack(result), values))
+            reply = ("done", call_id, (_pack(result), values))
         except Exception as e:  # as the Python worker does: log it, report the invocation failed
             log.exception("function %s failed", name)
-            reply = (call_id, False, f"{type(e).__name__}: {e}")
-        with send_lock:
-            conn.send(reply)
+            reply = ("failed", call_id, f"{type(e).__name__}: {e}")
+        send(reply)
 
     conn.send("ready")
     while True:
@@ -155,13 +161,17 @@ class Worker:
     def _read(self, conn: Connection) -> None:
         while True:
             try:
-                call_id, ok, payload = conn.recv()
+                kind, *message = conn.recv()
             except (EOFError, OSError):
                 self.alive = False
                 break
+            if kind == "wrote":  # function code wrote to a queue
+                self.pool.on_queue_write(*message)
+                continue
+            call_id, payload = message
             with self.lock:
                 future = self.pending.pop(call_id, None)
-            if future is not None and ok:
+            if future is not None and kind == "done":
                 future.set_result(payload)
             elif future is not None:
                 future.set_exception(FunctionFailed(payload))
@@ -181,8 +191,10 @@ class Worker:
 
 
 class WorkerPool:
-    def __init__(self, app_dir: Path, count: int, threads: int) -> None:
+    def __init__(self, app_dir: Path, count: int, threads: int,
+                 on_queue_write: Callable[[str, str], None] = lambda account, queue: None) -> None:
         self.app_dir, self.threads, self.closing = app_dir, threads, False
+        self.on_queue_write = on_queue_write  # (account, queue) a function wrote to
         self._ids = itertools.count()
         self.workers = [Worker(self, i) for i in range(count)]
 

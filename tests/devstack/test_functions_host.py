@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from devstack.functions_host import Host, resolve
+from devstack.functions_host import Host, host_settings, resolve
 from devstack.host_queues import QueueOptions, decode_queue_body, timespan
 from devstack.stack import AZURITE_KEY, Ports, app_settings
 from devstack.storage_rest import QueueRest
@@ -28,6 +28,16 @@ def test_queue_options_come_from_host_json():
         "batchSize": 4, "maxDequeueCount": 3, "visibilityTimeout": "00:00:05", "maxPollingInterval": "00:00:01"}}})
     assert (options.batch_size, options.new_batch_threshold, options.max_dequeue_count) == (4, 2, 3)
     assert (options.visibility_timeout, options.max_polling_interval, options.min_polling_interval) == (5, 1, 0.1)
+
+
+def test_app_settings_override_host_json_as_on_azure(tmp_path, monkeypatch):
+    (tmp_path / "host.json").write_text(
+        '{"version": "2.0", "extensions": {"queues": {"batchSize": 16, "maxPollingInterval": "00:00:00.100"}}}')
+    monkeypatch.setenv("AzureFunctionsJobHost__extensions__queues__maxPollingInterval", "00:00:02")
+    monkeypatch.setenv("AzureFunctionsJobHost__extensions__http__routePrefix", "")
+    options = QueueOptions.from_host_json(host_settings(tmp_path))
+    assert (options.max_polling_interval, options.batch_size) == (2, 16)
+    assert host_settings(tmp_path)["extensions"]["http"] == {"routePrefix": ""}
 
 
 def test_queue_bodies_are_base64_as_the_functions_host_expects():
@@ -127,6 +137,74 @@ def test_queue_client_reads_chunked_answers_on_connections_the_server_closes():
         first, second = client.receive(16, 30), client.receive(16, 30)
     assert [(m.id, m.pop_receipt, m.dequeue_count, m.content) for m in first] == [("m1", "p1", 2, "aGk=")]
     assert second == first and len(set(client_ports)) == 2
+
+
+ROUTING_APP = '''
+import os
+
+import azure.functions as func
+from azure.storage.queue import QueueClient
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="route", methods=["POST"])
+def route(req: func.HttpRequest) -> func.HttpResponse:
+    queue = QueueClient.from_connection_string(os.environ["AzureWebJobsStorage"], req.params["to"])
+    queue.send_message(req.get_body().decode())
+    return func.HttpResponse("queued")
+
+
+@app.queue_trigger(arg_name="msg", queue_name="routed", connection="AzureWebJobsStorage")
+def routed(msg: func.QueueMessage) -> None:
+    pass
+'''
+
+
+def test_a_queue_write_of_function_code_in_a_worker_wakes_that_queues_listener(tmp_path, monkeypatch):
+    """A message the function code sends with the SDK to a queue of this host is taken at once, not
+    at the next poll of an idle queue."""
+    import azure.functions as func
+
+    class Storage(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = (b"<?xml version='1.0' encoding='utf-8'?><QueueMessagesList><QueueMessage>"
+                    b"<MessageId>m1</MessageId><InsertionTime>Mon, 23 Nov 2026 12:00:00 GMT</InsertionTime>"
+                    b"<ExpirationTime>Mon, 30 Nov 2026 12:00:00 GMT</ExpirationTime><PopReceipt>p1</PopReceipt>"
+                    b"<TimeNextVisible>Mon, 23 Nov 2026 12:00:00 GMT</TimeNextVisible></QueueMessage>"
+                    b"</QueueMessagesList>")
+            self.send_response(201)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    (tmp_path / "function_app.py").write_text(ROUTING_APP)
+    (tmp_path / "host.json").write_text('{"version": "2.0"}')
+    with storage_server(Storage, "routed") as storage:
+        monkeypatch.setenv("AzureWebJobsStorage", f"AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+                           f"QueueEndpoint=http://{storage.netloc}/devstoreaccount1")
+        monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "1")
+        host = Host(tmp_path, port=0)
+        try:
+            (route,), (listener,) = host.routes, host.listeners
+
+            def send(to: str) -> None:
+                request = func.HttpRequest("POST", "http://local/api/route", params={"to": to}, body=b"hi")
+                assert route.function(req=request).get_body() == b"queued"
+
+            send("elsewhere")
+            assert not listener.wake.is_set()
+            send("routed")
+            assert listener.wake.is_set()
+        finally:
+            host.workers.close()
 
 
 WORKER_APP = '''

@@ -200,7 +200,6 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access line per request, as the host
     app_dir = Path(args.app).resolve()
     if not (app_dir / "function_app.py").exists():
         parser.error(f"{app_dir} has no function_app.py")

@@ -260,3 +260,61 @@ def test_worker_processes_run_the_functions_and_one_that_dies_is_replaced(tmp_pa
         assert len(after - before) == 1 and all(w.alive for w in host.workers.workers)
     finally:
         host.workers.close()
+
+
+ECHO_APP = '''
+import json
+
+import azure.functions as func
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="echo/{name}", methods=["POST"])
+def echo(req: func.HttpRequest) -> func.HttpResponse:
+    if req.params.get("fail"):
+        raise RuntimeError("asked to fail")
+    return func.HttpResponse(json.dumps({"name": req.route_params["name"], "params": dict(req.params),
+                                         "body": req.get_body().decode(), "header": req.headers.get("x-test")}),
+                             status_code=201, mimetype="application/json")
+'''
+
+
+def test_http_routes_keep_the_connection_and_answer_errors_as_json(tmp_path, monkeypatch):
+    """One kept-alive connection carries many requests (a chunked body too); an unknown route, a
+    wrong method, a function that raises and an oversized body get JSON errors, never a hang."""
+    import http.client
+    import json
+
+    import devstack.host_http as host_http
+
+    (tmp_path / "function_app.py").write_text(ECHO_APP)
+    (tmp_path / "host.json").write_text('{"version": "2.0"}')
+    monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "0")
+    monkeypatch.setattr(host_http, "MAX_REQUEST_BYTES", 1000)
+    server = host_http.serve(Host(tmp_path, port=0), "127.0.0.1", 0)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+
+        def request(method: str, path: str, body: bytes | None = None, **headers) -> tuple[int, dict]:
+            connection.request(method, path, body=body, headers=headers)
+            answer = connection.getresponse()
+            return answer.status, json.loads(answer.read())
+
+        assert request("POST", "/api/echo/caf%C3%A9?lang=fr", b"hello", **{"x-test": "1"}) == (
+            201, {"name": "café", "params": {"lang": "fr"}, "body": "hello", "header": "1"})
+        connection.putrequest("POST", "/api/echo/chunked")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        connection.send(b"3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n")
+        answer = connection.getresponse()
+        assert json.loads(answer.read())["body"] == "hello"
+        first_socket = connection.sock
+        assert request("GET", "/api/nowhere") == (404, {"error": "no function at /api/nowhere"})
+        assert request("GET", "/api/echo/x")[0] == 405
+        assert request("POST", "/api/echo/x?fail=1") == (500, {"error": "function echo failed"})
+        assert connection.sock is first_socket  # all of these on one connection
+        status, error = request("POST", "/api/echo/x", b"x" * 1001)
+        assert status == 413 and "limit" in error["error"]
+    finally:
+        server.shutdown()

@@ -84,6 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     wbufsize = 64 * 1024  # headers and body leave together, when the request's handling flushes
+    timeout = 120  # seconds a kept-alive connection may stay idle before its thread lets it go
     server_version = "local-functions-host"
     host = None  # the Host this server serves, set by serve()
 

@@ -98,18 +98,14 @@ class HttpClientTransport(HttpTransport):
         try:
             if connection is None:
                 connection = self._connect(key, connect_timeout)
-            connection.sock.settimeout(read_timeout)
             try:
-                response, data = _exchange(connection, request.method, target, body, request.headers)
+                response, data = _exchange(connection, read_timeout, request.method, target, body, request.headers)
             except _STALE:
                 if not reused:
                     raise
                 connection.close()  # the server closed it while it was kept: once more, on a new one
                 connection = self._connect(key, connect_timeout)
-                connection.sock.settimeout(read_timeout)
-                response, data = _exchange(connection, request.method, target, body, request.headers)
-        except (ServiceRequestError, ServiceResponseError):
-            raise
+                response, data = _exchange(connection, read_timeout, request.method, target, body, request.headers)
         except socket.timeout as e:
             connection.close()
             raise ServiceResponseTimeoutError(f"no answer from {url.netloc} within {read_timeout}s: {e}",
@@ -152,8 +148,9 @@ class HttpClientTransport(HttpTransport):
         return connection
 
 
-def _exchange(connection: http.client.HTTPConnection, method: str, target: str, body: bytes | None,
-              headers) -> tuple[http.client.HTTPResponse, bytes]:
+def _exchange(connection: http.client.HTTPConnection, read_timeout: float, method: str, target: str,
+              body: bytes | None, headers) -> tuple[http.client.HTTPResponse, bytes]:
+    connection.sock.settimeout(read_timeout)
     connection.request(method, target, body=body, headers=dict(headers))
     response = connection.getresponse()
     return response, response.read()

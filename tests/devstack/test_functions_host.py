@@ -207,7 +207,8 @@ def test_a_queue_write_of_function_code_in_a_worker_wakes_that_queues_listener(t
             host.workers.close()
 
 
-WORKER_APP = '''
+TEST_APP = '''
+import json
 import os
 
 import azure.functions as func
@@ -222,6 +223,15 @@ def pid(req: func.HttpRequest) -> func.HttpResponse:
     if req.params.get("exit"):
         os._exit(3)
     return func.HttpResponse(str(os.getpid()), headers={"x-route": req.route_params.get("x", "")})
+
+
+@app.route(route="echo/{name}", methods=["POST"])
+def echo(req: func.HttpRequest) -> func.HttpResponse:
+    if req.params.get("fail"):
+        raise RuntimeError("asked to fail")
+    return func.HttpResponse(json.dumps({"name": req.route_params["name"], "params": dict(req.params),
+                                         "body": req.get_body().decode(), "header": req.headers.get("x-test")}),
+                             status_code=201, mimetype="application/json")
 '''
 
 
@@ -234,12 +244,12 @@ def test_worker_processes_run_the_functions_and_one_that_dies_is_replaced(tmp_pa
 
     from devstack.host_workers import FunctionFailed
 
-    (tmp_path / "function_app.py").write_text(WORKER_APP)
+    (tmp_path / "function_app.py").write_text(TEST_APP)
     (tmp_path / "host.json").write_text('{"version": "2.0"}')
     monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "2")
     host = Host(tmp_path, port=0)
     try:
-        (route,) = host.routes
+        route = next(r for r in host.routes if r.name == "pid")
 
         def get(**params) -> func.HttpResponse:
             return route.function(req=func.HttpRequest("GET", "http://local/api/pid", params=params, body=b""))
@@ -262,22 +272,6 @@ def test_worker_processes_run_the_functions_and_one_that_dies_is_replaced(tmp_pa
         host.workers.close()
 
 
-ECHO_APP = '''
-import json
-
-import azure.functions as func
-
-app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-
-
-@app.route(route="echo/{name}", methods=["POST"])
-def echo(req: func.HttpRequest) -> func.HttpResponse:
-    if req.params.get("fail"):
-        raise RuntimeError("asked to fail")
-    return func.HttpResponse(json.dumps({"name": req.route_params["name"], "params": dict(req.params),
-                                         "body": req.get_body().decode(), "header": req.headers.get("x-test")}),
-                             status_code=201, mimetype="application/json")
-'''
 
 
 def test_http_routes_keep_the_connection_and_answer_errors_as_json(tmp_path, monkeypatch):
@@ -288,7 +282,7 @@ def test_http_routes_keep_the_connection_and_answer_errors_as_json(tmp_path, mon
 
     import devstack.host_http as host_http
 
-    (tmp_path / "function_app.py").write_text(ECHO_APP)
+    (tmp_path / "function_app.py").write_text(TEST_APP)
     (tmp_path / "host.json").write_text('{"version": "2.0"}')
     monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "0")
     monkeypatch.setattr(host_http, "MAX_REQUEST_BYTES", 1000)

@@ -8,7 +8,7 @@ HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_M
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
            inference_container/requirements*.txt
 
-.PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns clean
+.PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns bench-workers clean
 
 install: $(STAMP) node_modules/.installed
 

@@ -125,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return b"".join(chunks)
         length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError(f"Content-Length is {length}")
         if length > MAX_REQUEST_BYTES:
             raise _TooLarge(f"the request body ({length} bytes) is over the limit of {MAX_REQUEST_BYTES} bytes")
         return self.rfile.read(length)

@@ -310,5 +310,7 @@ def test_http_routes_keep_the_connection_and_answer_errors_as_json(tmp_path, mon
         assert connection.sock is first_socket  # all of these on one connection
         status, error = request("POST", "/api/echo/x", b"x" * 1001)
         assert status == 413 and "limit" in error["error"]
+        connection.close()
+        assert request("POST", "/api/echo/x", **{"Content-Length": "-1"})[0] == 400
     finally:
         server.shutdown()

@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import azure.functions as func
 
+from devstack.storage_rest import BodyTooLarge, read_chunked
+
 log = logging.getLogger("functions_host.http")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's limit on a request body
 
@@ -76,10 +78,6 @@ def dispatch(host, method: str, url: str, headers: dict[str, str], body: bytes) 
     return answer
 
 
-class _TooLarge(ValueError):
-    pass
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -91,8 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         try:
             body = self._body()
-        except ValueError as e:  # _TooLarge, or a chunk size that is not a number
-            answer = _json_error(413 if isinstance(e, _TooLarge) else 400, f"bad request body: {e}")
+        except ValueError as e:  # BodyTooLarge, or a chunk size that is not a number
+            answer = _json_error(413 if isinstance(e, BodyTooLarge) else 400, f"bad request body: {e}")
             self.close_connection = True  # what is left of the body cannot be skipped reliably
         else:
             url = f"http://{self.headers.get('Host') or '127.0.0.1'}{self.path}"
@@ -114,21 +112,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks, size = [], 0
-            while (length := int(self.rfile.readline().split(b";")[0], 16)) > 0:
-                size += length
-                if size > MAX_REQUEST_BYTES:
-                    raise _TooLarge(f"the request body is over the limit of {MAX_REQUEST_BYTES} bytes")
-                chunks.append(self.rfile.read(length))
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
-                pass
-            return b"".join(chunks)
+            return read_chunked(self.rfile, MAX_REQUEST_BYTES)
         length = int(self.headers.get("Content-Length") or 0)
         if length < 0:
             raise ValueError(f"Content-Length is {length}")
         if length > MAX_REQUEST_BYTES:
-            raise _TooLarge(f"the request body ({length} bytes) is over the limit of {MAX_REQUEST_BYTES} bytes")
+            raise BodyTooLarge(f"the request body ({length} bytes) is over the limit of {MAX_REQUEST_BYTES} bytes")
         return self.rfile.read(length)
 
     def log_message(self, format: str, *args) -> None:  # no access line per request, as the host

@@ -60,6 +60,25 @@ def _http_date() -> str:
     return _date[1]
 
 
+class BodyTooLarge(ValueError):
+    pass
+
+
+def read_chunked(file, limit: int | None = None) -> bytes:
+    """A chunked HTTP/1.1 body from `file`, positioned after the headers; the trailers are skipped.
+    BodyTooLarge past `limit` bytes; ValueError for a chunk size that is not a number."""
+    chunks, size = [], 0
+    while (length := int(file.readline(65537).split(b";")[0], 16)) > 0:
+        size += length
+        if limit is not None and size > limit:
+            raise BodyTooLarge(f"the body is over the limit of {limit} bytes")
+        chunks.append(file.read(length))
+        file.readline(65537)  # the CRLF after the chunk
+    while file.readline(65537) not in (b"\r\n", b"\n", b""):  # trailers, then the end
+        pass
+    return b"".join(chunks)
+
+
 class _Connection:
     """One keep-alive HTTP/1.1 connection. Azurite's answers are small and well-formed, and
     `http.client` parses every response's headers with the e-mail parser: a third of the host's CPU
@@ -96,22 +115,12 @@ class _Connection:
         if status in (204, 304) or method == "HEAD":
             data = b""
         elif chunked:
-            data = b"".join(iter(self._chunk, b""))
+            data = read_chunked(self.file)
         elif length is not None:
             data = self.file.read(length)
         else:
             data, keep = self.file.read(), False
         return status, data, keep
-
-    def _chunk(self) -> bytes:
-        size = int(self.file.readline(65537).split(b";")[0], 16)
-        if size == 0:
-            while self.file.readline(65537) not in (b"\r\n", b"\n", b""):  # trailers, then the end
-                pass
-            return b""
-        data = self.file.read(size)
-        self.file.readline(65537)  # the CRLF after the chunk
-        return data
 
     def close(self) -> None:
         self.file.close()

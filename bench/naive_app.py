@@ -8,8 +8,9 @@ from pathlib import Path
 
 from flask import Flask, jsonify, request
 
-from inference_container.artifact import Model, load_keras_model, read_metadata
-from inference_container.tokenizer import WordPieceTokenizer
+from nlu.artifact import Model, read_metadata
+from nlu.tokenizer import WordPieceTokenizer
+from training_jobs.keras_runtime import load_keras_model
 
 folder = Path(os.environ["NLU_MODEL_DIR"])
 meta = read_metadata(folder)

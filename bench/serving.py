@@ -25,12 +25,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import SHARED, drive, ensure_model, free_port, save, start_gunicorn, stop, wait_ready  # noqa: E402
+from bench.common import SHARED, drive, ensure_model, save, start_gunicorn, stop, wait_ready  # noqa: E402
+from devstack.stack import free_port  # noqa: E402
 
 
 def compute_floor(model_dir, texts) -> dict:
     """In-process cost of one model call at batch size 1 (tokenised input ready)."""
-    from inference_container.artifact import load_keras_model, load_model
+    from nlu.artifact import load_model
+    from training_jobs.keras_runtime import load_keras_model
 
     onnx_model, keras_model = load_model(model_dir, "onnx"), load_model(model_dir, "keras")
     raw = load_keras_model(model_dir)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, VAR, ensure_model, free_port, save, start_gunicorn, stop, wait_ready  # noqa: E402
+from bench.common import ROOT, VAR, ensure_model, save, start_gunicorn, stop, wait_ready  # noqa: E402
+from devstack.stack import free_port  # noqa: E402
 
 DEMO_DATA = ROOT / "training_jobs" / "data" / "demo.yml"
 

@@ -15,18 +15,17 @@ Settings come from the environment, then `local.settings.json` Values (as Core T
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
 import re
 import signal
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+from devstack.app_loader import load_app, load_settings
 from devstack.host_http import HttpRoute, serve
 from devstack.host_queues import QueueListener, QueueOptions, encode_queue_body, watch_queue_writes
 from devstack.host_workers import WorkerPool, call
@@ -34,16 +33,6 @@ from devstack.storage_rest import QueueRest
 
 log = logging.getLogger("functions_host")
 SUPPORTED = {"httpTrigger", "http", "queueTrigger", "queue"}  # "queue": an output binding
-
-
-def load_settings(app_dir: Path) -> None:
-    """local.settings.json's Values, under whatever the environment already sets."""
-    path = app_dir.parent / "local.settings.json"
-    if not path.exists():
-        path = app_dir / "local.settings.json"
-    if path.exists():
-        for key, value in json.loads(path.read_text()).get("Values", {}).items():
-            os.environ.setdefault(key, str(value))
 
 
 def resolve(value: str) -> str:
@@ -70,18 +59,6 @@ def host_settings(app_dir: Path) -> dict[str, Any]:
             node = node.setdefault(existing, {})
         node[next((k for k in node if k.lower() == key.lower()), key)] = value
     return host
-
-
-def load_app(app_dir: Path):
-    sys.path.insert(0, str(app_dir))
-    spec = importlib.util.spec_from_file_location("function_app", app_dir / "function_app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["function_app"] = module
-    spec.loader.exec_module(module)
-    apps = [v for v in vars(module).values() if type(v).__name__ == "FunctionApp"]
-    if len(apps) != 1:
-        raise RuntimeError(f"function_app.py must define exactly one FunctionApp, found {len(apps)}")
-    return apps[0]
 
 
 # ---- the host ------------------------------------------------------------------------------------

@@ -25,6 +25,9 @@ from typing import Any, Callable
 import azure.functions as func
 import azure.functions.queue as fq
 
+from devstack.app_loader import load_app, load_settings
+from devstack.host_queues import watch_queue_writes
+
 log = logging.getLogger("functions_host.workers")
 
 
@@ -79,9 +82,6 @@ def _unpack(packed: tuple) -> Any:
 
 # ---- the worker process ------------------------------------------------------------------------------
 def worker_main(app_dir: str, threads: int, conn: Connection) -> None:
-    from devstack.functions_host import load_app, load_settings
-    from devstack.host_queues import watch_queue_writes
-
     # Ctrl-C reaches the whole process group: the host stops, then tells its workers. SIGTERM
     # (the stack stopping the group; multiprocessing's clean-up at exit) ends a worker at once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

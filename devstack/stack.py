@@ -27,6 +27,13 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 
 
+def free_port() -> int:
+    """A port nothing listens on now (the tests' and benchmarks' single servers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @dataclass(frozen=True)
 class Ports:
     blob: int = 10000
@@ -90,6 +97,7 @@ def app_settings(ports: Ports) -> dict[str, str]:
         "SENDBIRD_BOT_USER_ID": "switchboard-bot",
         "AGENT_API_TOKEN": "local-agent-token",
         "APPLICATIONINSIGHTS_CONNECTION_STRING": "",
+        "AZURE_SDK_TRANSPORT": "fast",
     }
 
 

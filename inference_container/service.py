@@ -11,8 +11,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
-from .artifact import Model, load_model
-from .registry import Registry
+from nlu.artifact import Model, load_model
+from nlu.registry import Registry, open_registry
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,6 @@ class NluService:
             log.exception("could not load model from %s", self.settings.model_dir)
 
     def _follow_registry(self) -> None:
-        from .registry import open_registry
-
         while not self._stop.is_set():
             try:
                 if self._registry is None:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Azurite blob server, and a small model trained once per test session."""
+"""Shared fixtures: real Azurite blob and Cosmos DB stand-in servers, and a small model trained once per
+test session."""
 from __future__ import annotations
 
 import subprocess
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import AZURITE_KEY, DEMO_DATA, ROOT, free_port, run_cli, stop_process, wait_for_port
+from devstack.stack import AZURITE_KEY, free_port
+from helpers import DEMO_DATA, ROOT, run_cli, stop_process, wait_for_port
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +28,19 @@ def azurite(tmp_path_factory) -> str:
         wait_for_port(port)
         yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
                f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def cosmos() -> str:
+    """Endpoint of a fresh Cosmos DB stand-in (@vercel/cosmosdb-server, a real server over HTTP)."""
+    port = free_port()
+    proc = subprocess.Popen(["node", str(ROOT / "devstack" / "cosmos_server.js"), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(proc)
 

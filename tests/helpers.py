@@ -12,14 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 DEMO_DATA = ROOT / "training_jobs" / "data" / "demo.yml"
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
@@ -55,3 +47,25 @@ def run_cli(*args: str, module: str = "training_jobs", check: bool = True, env: 
 def copy_artifact(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest)
     return dest
+
+
+_BLOCKER = """
+import importlib.abc, sys
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is made unimportable by this test")
+BLOCKED = set(sys.argv[1].split(","))
+sys.meta_path.insert(0, Blocked())
+"""
+
+
+def run_without(blocked: tuple[str, ...], code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter (the repository and function_app/ on its path) in which the
+    top-level packages `blocked` cannot be imported; fails the test with what it printed if it fails."""
+    path = os.pathsep.join([str(ROOT), str(ROOT / "function_app"), str(ROOT / "tests")])
+    proc = subprocess.run([sys.executable, "-c", _BLOCKER + code, ",".join(blocked)], cwd=ROOT, timeout=timeout,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path,
+                                                               "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return proc

@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from inference_container.artifact import ArtifactError
-    from inference_container.registry import RegistryError
+    from nlu.artifact import ArtifactError
+    from nlu.registry import RegistryError
 
     from .data import DataError
 
@@ -88,7 +88,7 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from inference_container.artifact import load_model
+    from nlu.artifact import load_model
 
     from . import data
     from .evaluate import evaluate
@@ -103,7 +103,7 @@ def _evaluate(args) -> int:
 
 
 def _registry(args):
-    from inference_container.registry import RegistryError, open_registry
+    from nlu.registry import RegistryError, open_registry
 
     if not args.registry:
         raise RegistryError("no registry: pass --registry LOC or set NLU_REGISTRY")
@@ -116,7 +116,7 @@ def _register(args) -> int:
 
 
 def _promote(args) -> int:
-    from inference_container.registry import Conflict
+    from nlu.registry import Conflict
 
     try:
         print(json.dumps({"production": _registry(args).promote(args.version)}))

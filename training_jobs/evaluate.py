@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from inference_container.artifact import Model
+from nlu.artifact import Model
 
 from .data import Example
 from .metrics import entity_metrics, intent_metrics

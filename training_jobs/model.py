@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from inference_container.keras_layers import ApplyMask, MaskedPool, TokenMask
+from .layers import ApplyMask, MaskedPool, TokenMask
 
 
 @dataclass

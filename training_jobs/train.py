@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_container import artifact
-from inference_container.spans import encode_tags, tag_labels
-from inference_container.tokenizer import WordPieceTokenizer
+from nlu import artifact
+from nlu.spans import encode_tags, tag_labels
+from nlu.tokenizer import WordPieceTokenizer
 
 from . import data as data_mod
 from .data import OOS, Dataset, Example

@@ -64,7 +64,8 @@ def test_every_function_of_the_app_is_registered_from_its_metadata(monkeypatch):
         ("webchat_replies", "channels/webchat/conversations/{conversation_id}/messages", ("GET",)),
         ("agent_release", "conversations/{conversation_id}/release", ("POST",)),
     }
-    from core.routing import BRANCHES, queue_for
+    from core.queues import queue_for
+    from core.routing import BRANCHES
     assert {listener.queue for listener in host.listeners} == {
         "turns-incoming", "turns-outgoing", *(queue_for(b) for b in BRANCHES)}
     assert host.queue_options.max_dequeue_count == 5

@@ -6,10 +6,11 @@ import time
 
 import pytest
 
+from helpers import run_without
 from inference_container.app import create_app
-from inference_container.artifact import CONTRACT
-from inference_container.registry import open_registry
 from inference_container.service import Settings
+from nlu.artifact import CONTRACT
+from nlu.registry import open_registry
 
 FIRST_VERSION = f"{CONTRACT}.0.0"  # what training and an empty registry give a first model
 
@@ -29,6 +30,19 @@ def client(demo_model):
     c = app.test_client()
     wait_ready(c)
     return c
+
+
+def test_the_service_serves_onnx_with_tensorflow_and_the_training_code_unimportable(demo_model):
+    """What the serving image holds: the service and the shared NLU package, no TensorFlow."""
+    run_without(("tensorflow", "keras", "training_jobs"), f"""
+from inference_container.app import create_app
+from inference_container.service import Settings
+client = create_app(Settings(model_dir={str(demo_model)!r})).test_client()
+answer = client.post("/v1/models/nlu:parse", json={{"text": "where is my order B-5521"}})
+assert answer.status_code == 200, answer.get_data(as_text=True)
+assert answer.json["intent"]["name"] == "order_status", answer.json
+assert "onnxruntime" in sys.modules and "tensorflow" not in sys.modules
+""")
 
 
 def test_parse_returns_version_intent_ranking_and_entity_spans(client):

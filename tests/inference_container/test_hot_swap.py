@@ -10,8 +10,9 @@ import time
 import httpx
 import pytest
 
-from helpers import ROOT, free_port, stop_process
-from inference_container.registry import open_registry
+from devstack.stack import free_port
+from helpers import ROOT, stop_process
+from nlu.registry import open_registry
 
 
 @pytest.mark.parametrize("worker_class", ["gthread", "gevent"])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from helpers import DEMO_DATA, run_cli
-from inference_container.artifact import CONTRACT, load_keras_model, load_model
+from nlu.artifact import CONTRACT, load_model
+from training_jobs.keras_runtime import load_keras_model
 from training_jobs import data
 from training_jobs.train import TrainConfig, prepare_splits, unbias_moving_average
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from inference_container.registry import Conflict, Registry, RegistryError, open_registry
+from nlu.registry import Conflict, Registry, RegistryError, open_registry
 
 
 def make_artifact(folder, intents=("a", "b"), tags=("O",), contract=1):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference_container.spans import decode_entities, encode_tags, tag_labels
-from inference_container.tokenizer import WordPieceTokenizer
+from nlu.spans import decode_entities, encode_tags, tag_labels
+from nlu.tokenizer import WordPieceTokenizer
 from training_jobs.data import Span
 from training_jobs.pretrained import vocab_path
 
@@ -95,7 +95,7 @@ def test_ascii_fast_path_splits_exactly_like_the_unicode_path():
     import random
     import string
 
-    from inference_container.tokenizer import split_words, split_words_unicode
+    from nlu.tokenizer import split_words, split_words_unicode
 
     rng = random.Random(0)
     alphabet = string.ascii_letters + string.digits + string.punctuation + "    "

@@ -2,8 +2,9 @@
 
 An artifact is a folder: `metadata.json` (version, labels, vocabulary, threshold, training
 configuration, data hash), `metrics.json`, `model.onnx` with its weights in `model.onnx.data`,
-and `model.h5`. `load_model` reads
-it with one of two runtimes and returns a `Model` whose `parse` is the NLU contract.
+and `model.h5`. `load_model` reads it with one of two runtimes and returns a `Model` whose
+`parse` is the NLU contract. ONNX Runtime is imported only when that runtime is asked for, and
+TensorFlow only by the Keras runtime, which lives on the training side.
 """
 from __future__ import annotations
 
@@ -50,30 +51,15 @@ def onnx_runtime(folder: Path) -> Runtime:
     return run
 
 
-def load_keras_model(folder: str | Path):
-    """The artifact's Keras model (`model.h5`), for inference."""
-    import tensorflow as tf
-
-    from .keras_layers import CUSTOM_OBJECTS
-
-    return tf.keras.models.load_model(Path(folder) / KERAS_FILE, custom_objects=CUSTOM_OBJECTS, compile=False)
-
-
 def keras_runtime(folder: Path) -> Runtime:
-    """The Keras model as one compiled graph with a fixed input signature (never `predict`)."""
-    import tensorflow as tf
-
-    model = load_keras_model(folder)
-    graph = tf.function(
-        lambda ids: model(ids, training=False),
-        input_signature=[tf.TensorSpec([None, None], tf.int32)],
-    )
-
-    def run(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        intent, tags = graph(tf.constant(ids))
-        return intent.numpy(), tags.numpy()
-
-    return run
+    """The Keras model as one compiled graph. Keras code lives on the training side (it needs
+    TensorFlow and the model's layers, which the serving image has neither of)."""
+    try:
+        from training_jobs.keras_runtime import keras_runtime as training_keras_runtime
+    except ImportError as e:
+        raise ArtifactError(f"the keras runtime needs the training environment "
+                            f"(pip install -r training_jobs/requirements.txt): {e}") from e
+    return training_keras_runtime(folder)
 
 
 _RUNTIME_LOADERS = {"onnx": onnx_runtime, "keras": keras_runtime}

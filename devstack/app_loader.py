@@ -1,0 +1,32 @@
+"""Loading the function app, as the host and each of its worker processes do: its settings first
+(the environment, then `local.settings.json` Values, as Core Tools reads them), then
+`function_app.py` with the app's folder on `sys.path`."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def load_settings(app_dir: Path) -> None:
+    """local.settings.json's Values, under whatever the environment already sets."""
+    path = app_dir.parent / "local.settings.json"
+    if not path.exists():
+        path = app_dir / "local.settings.json"
+    if path.exists():
+        for key, value in json.loads(path.read_text()).get("Values", {}).items():
+            os.environ.setdefault(key, str(value))
+
+
+def load_app(app_dir: Path):
+    sys.path.insert(0, str(app_dir))
+    spec = importlib.util.spec_from_file_location("function_app", app_dir / "function_app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["function_app"] = module
+    spec.loader.exec_module(module)
+    apps = [v for v in vars(module).values() if type(v).__name__ == "FunctionApp"]
+    if len(apps) != 1:
+        raise RuntimeError(f"function_app.py must define exactly one FunctionApp, found {len(apps)}")
+    return apps[0]

@@ -8,7 +8,7 @@ HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_M
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
            inference_container/requirements.txt nlu/requirements.txt
 
-.PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns bench-workers clean
+.PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -32,7 +32,7 @@ run: install
 test: install
 	$(PY) -m pytest
 
-bench: bench-quality bench-serving bench-startup bench-turns bench-workers
+bench: bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport
 
 bench-quality: install
 	$(PY) bench/quality.py
@@ -49,6 +49,9 @@ bench-turns: install
 
 bench-workers: install
 	$(PY) bench/workers.py
+
+bench-transport: install
+	$(PY) bench/transport.py
 
 clean:
 	rm -rf .venv node_modules .pytest_cache

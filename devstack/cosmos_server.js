@@ -3,19 +3,23 @@
 //  - The stock CLI answers every request with "Connection: close"; here connections are kept alive.
 //  - Reading a document that does not exist throws inside the server and answers 500; real Cosmos DB
 //    answers 404 NotFound, which is what this wrapper sends instead.
-// Usage: node devstack/cosmos_server.js PORT [HOST]
+// With --tls it serves HTTPS instead (the transport's tests and benchmark), with the package's bundled
+// self-signed certificate: it has expired and names no host, so clients pass connection_verify=False.
+// Usage: node devstack/cosmos_server.js PORT [HOST] [--tls]
 "use strict";
-const { createHttpServer } = require("@vercel/cosmosdb-server");
+const { createHttpServer, createHttpsServer } = require("@vercel/cosmosdb-server");
 
-const port = parseInt(process.argv[2] || "8081", 10);
-const host = process.argv[3] || "127.0.0.1";
+const tls = process.argv.includes("--tls");
+const [portArg, hostArg] = process.argv.slice(2).filter((a) => a !== "--tls");
+const port = parseInt(portArg || "8081", 10);
+const host = hostArg || "127.0.0.1";
 const DOC_PATH = /^\/dbs\/[^/]+\/colls\/[^/]+\/docs\/[^/?]+/;
 const NOT_FOUND = JSON.stringify({
   code: "NotFound",
   message: "Entity with the specified id does not exist in the system.",
 });
 
-const server = createHttpServer({ keepAlive: true });
+const server = (tls ? createHttpsServer : createHttpServer)({ keepAlive: true });
 const [handle] = server.listeners("request");
 server.removeAllListeners("request");
 server.on("request", (req, res) => {
@@ -40,6 +44,6 @@ console.error = (err, ...rest) => {
 server.keepAliveTimeout = 65000;
 server.headersTimeout = 66000;
 server.listen(port, host, () => {
-  console.log(`Cosmos DB stand-in listening on http://${host}:${port}`);
+  console.log(`Cosmos DB stand-in listening on ${tls ? "https" : "http"}://${host}:${port}`);
 });
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(0));

@@ -3,7 +3,9 @@
 - the shop API: `GET /products?q=&brand=&colour=&limit=`, `GET /orders/<id>` (header x-api-key);
 - question answering, as Azure AI Language's `POST /language/:query-knowledgebases`;
 - SendBird's bot send API, `POST /v3/bots/<bot_userid>/send` (header Api-Token), which keeps what
-  the bot sent, honours `dedup_id`, and can be told to answer 429 with X-RateLimit-RetryAfter;
+  the bot sent, honours `dedup_id`, refuses what the real API refuses with SendBird's error shape
+  (a wrong token: 400401; a missing `message`, `channel_url` or `message_type`: 400105), and can be
+  told to answer 429 (500910, with X-RateLimit-RetryAfter) or 500;
 - the web chat page.
 
 Their data are the JSON files in devstack/data. Test hooks live under `/__standin/`.
@@ -99,6 +101,17 @@ def qna_app(api_key: str, data: Path = DATA) -> Flask:
     return app
 
 
+def sendbird_error(http_status: int, code: int, message: str, headers: dict | None = None):
+    """SendBird's error answer: HTTP 400 or 500 (429 for rate limits) and a six-digit code."""
+    return jsonify({"error": True, "code": code, "message": message}), http_status, headers or {}
+
+
+# "Send a bot message" (Chat Platform API v3): these are required; bots also send files (FILE, as
+# multipart/form-data), which the bot never does, so the stand-in refuses them.
+BOT_SEND_REQUIRED = ("message", "channel_url", "message_type")
+SERVER_ERRORS = {429: (500910, "Too many requests."), 500: (500901, "Unexpected error.")}
+
+
 def sendbird_app(api_token: str) -> Flask:
     app = Flask("sendbird")
     sent: list[dict] = []
@@ -110,19 +123,28 @@ def sendbird_app(api_token: str) -> Flask:
     @app.post("/v3/bots/<bot_userid>/send")
     def bot_send(bot_userid: str):
         if request.headers.get("Api-Token") != api_token:
-            return jsonify({"error": True, "code": 400401, "message": "Invalid value: \"Api-Token\"."}), 401
+            return sendbird_error(400, 400401, 'Invalid value: "Api-Token".')
         with lock:
             if faults:
                 fault = faults[0]
                 fault["count"] -= 1
                 if fault["count"] <= 0:
                     faults.pop(0)
-                return (jsonify({"error": True, "code": 500910, "message": "Too many requests."}),
-                        fault["status"], {"X-RateLimit-RetryAfter": str(fault.get("retry_after", 1))})
-        body = request.get_json(silent=True) or {}
-        if not isinstance(body.get("message"), str) or not isinstance(body.get("channel_url"), str):
-            problem = {"error": True, "code": 400100, "message": "message and channel_url are required"}
-            return jsonify(problem), 400
+                code, message = SERVER_ERRORS.get(fault["status"], (500901, "Unexpected error."))
+                return sendbird_error(fault["status"], code, message,
+                                      {"X-RateLimit-RetryAfter": str(fault.get("retry_after", 1))})
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return sendbird_error(400, 400403, "Invalid JSON body.")
+        missing = [name for name in BOT_SEND_REQUIRED if name not in body]
+        if missing:
+            return sendbird_error(400, 400105, f'"{missing[0]}" must be required.')
+        wrong = [name for name in BOT_SEND_REQUIRED if not isinstance(body[name], str)]
+        if wrong:
+            return sendbird_error(400, 400100, f'"{wrong[0]}" must be a string.')
+        if body["message_type"] != "MESG":
+            return sendbird_error(400, 400111, f'Invalid value: "message_type" {body["message_type"]!r} '
+                                                '(this stand-in takes text messages only).')
         with lock:
             dedup = body.get("dedup_id")
             if dedup and dedup in by_dedup:  # the same message again: no second message in the channel

@@ -1,14 +1,22 @@
-"""The pipeline wired in memory: the same steps as production, memory adapters, a fake NLU."""
+"""The pipeline in memory: the app's own functions over the in-memory twins and a fake NLU.
+
+Every Blueprint in blueprints/ is registered as function_app.py registers it, and each queue
+message runs the function its queue triggers, with what it writes through an output binding put on
+that binding's queue, as the functions host does. A branch without its Blueprint file has no
+function on its queue, and the tests that route to it fail.
+"""
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from core import steps
+import azure.functions as func
+
+import blueprints
+from core import steps, wiring
 from core.deps import Deps
 from core.envelope import Envelope
-from core.queues import TURNS_INCOMING, TURNS_OUTGOING
-from core.routing import BRANCHES, queue_for
+from core.queues import TURNS_INCOMING
+from devstack.host_workers import call
 
 
 def nlu_result(intent: str | None, confidence: float = 0.95, entities: list[tuple[str, str]] = (),
@@ -34,22 +42,34 @@ class FakeNlu:
 
 
 class Pipeline:
-    """Runs queued messages through their steps, as the functions host does (one at a time); what a
-    function writes through its output binding lands on that binding's queue."""
+    """Runs queued messages through the functions they trigger, one at a time."""
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self.steps = {TURNS_INCOMING: steps.understand, TURNS_OUTGOING: steps.deliver}
-        for branch in BRANCHES:
-            logic = importlib.import_module(f"branches.{branch}")
-            self.steps[queue_for(branch)] = (
-                lambda env, d, logic=logic: steps.run_branch(env, d, logic.BRANCH, logic.handle))
+        wiring.use_deps(deps)  # what every function's get_deps() returns, until close()
+        app = func.FunctionApp()
+        blueprints.register_all(app)
+        self.functions: dict[str, tuple[Any, str, dict[str, str]]] = {}  # queue -> function, arg, outputs
+        for function in app.get_functions():
+            bindings = [b.get_dict_repr() for b in function.get_bindings()]
+            trigger = next(b for b in bindings if b["type"].endswith("Trigger"))
+            if trigger["type"] == "queueTrigger":
+                outputs = {b["name"]: b["queueName"] for b in bindings if b["type"] == "queue"}
+                self.functions[trigger["queueName"]] = (function.get_user_function(), trigger["name"], outputs)
 
-    def drain(self, keep: bool = False) -> list[tuple[str, str]]:
-        """Process until every queue is empty; returns (queue, message) for each step run."""
+    def close(self) -> None:
+        wiring.use_deps(None)
+
+    def drain(self) -> list[tuple[str, str]]:
+        """Process until every queue is empty but the poison queues; returns (queue, message) for each
+        message run. A message on a queue no function listens on is an error (a missing Blueprint)."""
         done = []
         while True:
-            pending = [(q, m) for q, msgs in self.deps.queues.sent.items() if q in self.steps for m in msgs]
+            stranded = [q for q, msgs in self.deps.queues.sent.items()
+                        if msgs and q not in self.functions and not q.endswith("-poison")]
+            if stranded:
+                raise LookupError(f"no function is triggered by queue(s) {stranded}: is a Blueprint file missing?")
+            pending = [(q, m) for q, msgs in self.deps.queues.sent.items() if q in self.functions for m in msgs]
             if not pending:
                 return done
             for q in {q for q, _ in pending}:
@@ -64,9 +84,13 @@ class Pipeline:
                 done.append((queue, message))
 
     def run(self, queue: str, message: str) -> None:
-        output = steps.handle_queue_message(message.encode(), queue, self.deps, self.steps[queue])
-        if output is not None:  # only branches have an output binding (to turns-outgoing)
-            self.deps.queues.send(TURNS_OUTGOING, output)
+        """The function `queue` triggers, given `message`; what it sets on an output binding is queued."""
+        if queue not in self.functions:
+            raise LookupError(f"no function is triggered by queue {queue!r}: is a Blueprint file missing?")
+        function, arg, outputs = self.functions[queue]
+        _, values = call(function, list(outputs), {arg: func.QueueMessage(body=message.encode())})
+        for name, value in values.items():
+            self.deps.queues.send(outputs[name], value)
 
     def accept(self, envelope: Envelope) -> None:
         self.deps.queues.send(TURNS_INCOMING, steps.accept(envelope, "test"))

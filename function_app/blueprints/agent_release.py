@@ -3,7 +3,7 @@ import hmac
 
 import azure.functions as func
 
-from core.deps import get_deps
+from core.wiring import get_deps
 from core.envelope import check_id
 from core.errors import PermanentError
 from core.http import error, json_response

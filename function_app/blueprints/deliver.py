@@ -2,7 +2,7 @@
 import azure.functions as func
 
 from core import steps
-from core.deps import get_deps
+from core.wiring import get_deps
 from core.queues import TURNS_OUTGOING
 
 bp = func.Blueprint()

@@ -4,7 +4,7 @@ import uuid
 import azure.functions as func
 
 from core import steps
-from core.deps import get_deps
+from core.wiring import get_deps
 from core.envelope import MAX_TEXT_CHARS, Envelope, check_id
 from core.errors import PermanentError
 from core.http import BadRequest, error, json_object, json_response, raw_body

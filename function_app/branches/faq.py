@@ -8,6 +8,6 @@ NEXT = "fallback"
 
 def handle(turn: Turn, conversation: Conversation, services: Services) -> Outcome:
     answer = services.qna.ask(turn.text)
-    if answer is None or answer.confidence < services.options.get("qna_min_confidence", 0.0):
+    if answer is None or answer.confidence < services.qna_min_confidence:
         return Outcome(forward=NEXT)
     return Outcome(reply=answer.text)

@@ -5,9 +5,8 @@ from types import ModuleType
 import azure.functions as func
 
 from core import steps
-from core.deps import get_deps
-from core.queues import TURNS_OUTGOING
-from core.routing import queue_for
+from core.queues import TURNS_OUTGOING, queue_for
+from core.wiring import get_deps
 
 
 def branch_blueprint(logic: ModuleType) -> func.Blueprint:

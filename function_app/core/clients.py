@@ -1,7 +1,9 @@
 """HTTP clients of the outside services (NLU, shop, QnA), over httpx with timeouts and back-off.
 
-Timeouts, connection errors, 5xx and 429 are retried a few times within the step; if they persist
-the step raises TransientError and the queue delivers the message again later.
+Timeouts, connection errors, 5xx, 408 and 429 are retried a few times within the step; if they
+persist the step raises TransientError and the queue delivers the message again later. Any other
+answer that is not a success (a 400, a wrong key's 401) is a PermanentError naming the service,
+the status and what it said: the turn cannot be answered as asked, whatever is retried.
 """
 from __future__ import annotations
 
@@ -9,11 +11,11 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
-from core.errors import PermanentError, TransientError
+from core.errors import PermanentError, SwitchboardError, TransientError, is_transient_status
 from core.ports import Answer, Order, Product
 
 log = logging.getLogger(__name__)
@@ -35,25 +37,36 @@ class RetryPolicy:
 
 
 def retrying(client: httpx.Client, method: str, url: str, policy: RetryPolicy,
-             retry_after_header: str = "Retry-After", **kwargs: Any) -> httpx.Response:
-    """Send, retrying transient failures; return the first non-transient response."""
-    problem = ""
+             retry_after_header: str = "Retry-After",
+             transient: Callable[[httpx.Response], bool] = lambda r: is_transient_status(r.status_code),
+             **kwargs: Any) -> httpx.Response:
+    """Send, retrying transient failures within the policy. Returns the first answer that is not
+    transient, or the last transient one when the attempts (or the time to wait) run out; raises
+    TransientError when no answer came at all."""
     for attempt in range(policy.attempts):
+        response = None
         try:
             response = client.request(method, url, **kwargs)
         except (httpx.TimeoutException, httpx.TransportError) as e:
             problem, wait = f"{type(e).__name__}: {e}", policy.wait(attempt)
         else:
-            if response.status_code != 429 and response.status_code < 500:
+            if not transient(response):
                 return response
             problem = f"HTTP {response.status_code}"
             wait = policy.wait(attempt, response.headers.get(retry_after_header))
-        if attempt + 1 < policy.attempts:
-            if wait > policy.max_wait:
-                break
-            log.info("retrying %s %s in %.2fs after %s", method, url, wait, problem)
-            time.sleep(wait)
+        if attempt + 1 == policy.attempts or wait > policy.max_wait:
+            break
+        log.info("retrying %s %s in %.2fs after %s", method, url, wait, problem)
+        time.sleep(wait)
+    if response is not None:
+        return response
     raise TransientError(f"{method} {url} failed after {attempt + 1} attempt(s): {problem}")
+
+
+def failed(service: str, response: httpx.Response) -> SwitchboardError:
+    """An answer that is not a success, as the pipeline's error: transient or permanent by status."""
+    error = TransientError if is_transient_status(response.status_code) else PermanentError
+    return error(f"{service} answered {response.status_code}: {response.text[:200]}")
 
 
 class NluClient:
@@ -65,10 +78,8 @@ class NluClient:
 
     def parse(self, text: str) -> dict[str, Any]:
         response = retrying(self._http, "POST", "/v1/models/nlu:parse", self._policy, json={"text": text})
-        if response.status_code == 400:
-            raise PermanentError(f"NLU refused the text: {response.text[:200]}")
         if response.status_code != 200:
-            raise TransientError(f"NLU answered {response.status_code}")
+            raise failed("the NLU service", response)
         return response.json()
 
 
@@ -85,7 +96,8 @@ class ShopClient:
                         limit: int) -> list[Product]:
         params = {k: v for k, v in {"q": query, "brand": brand, "colour": colour}.items() if v}
         response = retrying(self._http, "GET", "/products", self._policy, params={**params, "limit": limit})
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise failed("the shop API", response)
         return [Product(p["sku"], p["name"], p["brand"], p["colour"], float(p["price"]))
                 for p in response.json()["products"]]
 
@@ -93,7 +105,8 @@ class ShopClient:
         response = retrying(self._http, "GET", f"/orders/{order_id}", self._policy)
         if response.status_code == 404:
             return None
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise failed("the shop API", response)
         o = response.json()
         return Order(o["order_id"], o["status"], o.get("eta"), tuple(o.get("items", ())))
 
@@ -113,7 +126,8 @@ class QnaClient:
     def ask(self, question: str) -> Answer | None:
         response = retrying(self._http, "POST", "/language/:query-knowledgebases", self._policy,
                             params=self._params, json={"question": question, "top": 1})
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise failed("question answering", response)
         answers = response.json().get("answers") or []
         best = answers[0] if answers else None
         if best is None or best.get("id") == -1:  # the service's "No good match found in KB."

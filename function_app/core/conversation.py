@@ -23,13 +23,15 @@ class Pending:
 @dataclass(frozen=True)
 class Outcome:
     """What a branch decided for one turn. `ask` becomes the conversation's pending slot (None clears
-    it); `forward` hands the turn to another branch instead of replying."""
+    it); `forward` hands the turn to another branch instead of replying; `error` says why the turn
+    could not be answered as asked (the reply is then an apology)."""
     reply: str | None = None
     ask: Pending | None = None
     slots: dict[str, str] = field(default_factory=dict)
     handoff: bool | None = None
     forward: str | None = None
     fallback: bool = False
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

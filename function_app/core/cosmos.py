@@ -1,40 +1,53 @@
-"""Cosmos DB adapters: conversations (one document each, ETag-guarded), the turn log, the outbox."""
+"""Cosmos DB adapters: conversations (one document each, ETag-guarded), the turn log, the outbox.
+
+Every SDK error is translated into the pipeline's own: throttling (429), timeouts, 449 and 5xx, and
+calls that got no answer at all, are transient; any other refusal (a bad request, a wrong key, a
+document over the size limit) is permanent.
+"""
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 from azure.core import MatchConditions
+from azure.core.exceptions import AzureError
 from azure.cosmos import CosmosClient, PartitionKey, exceptions
 
 from core.conversation import Conversation
 from core.envelope import Envelope
-from core.errors import ConflictError, TransientError
+from core.errors import ConflictError, PermanentError, TransientError, is_transient_status
 from core.stores import turn_document
 from core.transport import azure_transport
 
 CONVERSATIONS, TURNS, OUTBOX = "conversations", "turns", "outbox"
-_TRANSIENT = (408, 429, 449, 500, 502, 503)
 
 
-def _transient(e: exceptions.CosmosHttpResponseError) -> Exception:
-    if e.status_code in _TRANSIENT:
-        return TransientError(f"Cosmos DB answered {e.status_code}: {e.reason}")
-    return e
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Cosmos DB's and azure-core's errors as TransientError or PermanentError, naming `what`."""
+    try:
+        yield
+    except AzureError as e:
+        status = getattr(e, "status_code", None)
+        error = TransientError if is_transient_status(status) else PermanentError
+        answer = f"answered {status}" if status is not None else "did not answer"
+        raise error(f"Cosmos DB {answer} to {what}: {getattr(e, 'reason', None) or type(e).__name__}") from e
 
 
 class CosmosStores:
     """Opens the database and its three containers (creating them if missing) once per worker."""
 
-    def __init__(self, endpoint: str, key: str, database: str) -> None:
+    def __init__(self, endpoint: str, key: str, database: str, transport: str = "fast") -> None:
         # Endpoint discovery off: the configured endpoint is the one to write to (single-region
         # writes); it also keeps the local stand-in, which advertises https endpoints, on plain HTTP.
-        client = CosmosClient(endpoint, key, enable_endpoint_discovery=False, connection_timeout=5,
-                              transport=azure_transport())
-        db = _created(lambda: client.create_database_if_not_exists(database),
-                      lambda: client.get_database_client(database))
-        self.conversations = CosmosConversationStore(_container(db, CONVERSATIONS, "/id"))
-        self.turns = CosmosTurnLog(_container(db, TURNS, "/conversation_id"))
-        self.outbox = CosmosOutbox(_container(db, OUTBOX, "/conversation_id"))
+        with translated(f"opening database {database}"):  # the client reads the account at once
+            client = CosmosClient(endpoint, key, enable_endpoint_discovery=False, connection_timeout=5,
+                                  transport=azure_transport(transport))
+            db = _created(lambda: client.create_database_if_not_exists(database),
+                          lambda: client.get_database_client(database))
+            self.conversations = CosmosConversationStore(_container(db, CONVERSATIONS, "/id"))
+            self.turns = CosmosTurnLog(_container(db, TURNS, "/conversation_id"))
+            self.outbox = CosmosOutbox(_container(db, OUTBOX, "/conversation_id"))
 
 
 def _created(create, existing):
@@ -56,25 +69,23 @@ class CosmosConversationStore:
         self._c = container
 
     def load(self, conversation_id: str) -> Conversation | None:
-        try:
-            return Conversation.from_doc(self._c.read_item(conversation_id, partition_key=conversation_id))
-        except exceptions.CosmosResourceNotFoundError:
-            return None
-        except exceptions.CosmosHttpResponseError as e:
-            raise _transient(e) from e
+        with translated(f"reading conversation {conversation_id}"):
+            try:
+                return Conversation.from_doc(self._c.read_item(conversation_id, partition_key=conversation_id))
+            except exceptions.CosmosResourceNotFoundError:
+                return None
 
     def save(self, conversation: Conversation) -> Conversation:
         doc = conversation.to_doc()
-        try:
-            if conversation.etag is None:
-                saved = self._c.create_item(doc)
-            else:
-                saved = self._c.replace_item(conversation.id, doc, etag=conversation.etag,
-                                             match_condition=MatchConditions.IfNotModified)
-        except (exceptions.CosmosResourceExistsError, exceptions.CosmosAccessConditionFailedError) as e:
-            raise ConflictError(f"conversation {conversation.id} changed since it was read") from e
-        except exceptions.CosmosHttpResponseError as e:
-            raise _transient(e) from e
+        with translated(f"saving conversation {conversation.id}"):
+            try:
+                if conversation.etag is None:
+                    saved = self._c.create_item(doc)
+                else:
+                    saved = self._c.replace_item(conversation.id, doc, etag=conversation.etag,
+                                                 match_condition=MatchConditions.IfNotModified)
+            except (exceptions.CosmosResourceExistsError, exceptions.CosmosAccessConditionFailedError) as e:
+                raise ConflictError(f"conversation {conversation.id} changed since it was read") from e
         return Conversation.from_doc(saved)
 
 
@@ -83,15 +94,21 @@ class CosmosTurnLog:
         self._c = container
 
     def record(self, envelope: Envelope, status: str) -> None:
-        try:
+        with translated(f"logging turn {envelope.turn_id}"):
             self._c.upsert_item(turn_document(envelope, status))
-        except exceptions.CosmosHttpResponseError as e:
-            raise _transient(e) from e
+
+    def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
+        with translated(f"reading turn {turn_id}"):
+            try:
+                return self._c.read_item(turn_id, partition_key=conversation_id)
+            except exceptions.CosmosResourceNotFoundError:
+                return None
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         # The stand-in lacks OFFSET/LIMIT; TOP and ORDER BY work on both.
         query = f"SELECT TOP {int(limit)} * FROM c ORDER BY c.received_at DESC"
-        return list(self._c.query_items(query, enable_cross_partition_query=True))
+        with translated("reading the turn log"):
+            return list(self._c.query_items(query, enable_cross_partition_query=True))
 
 
 class CosmosOutbox:
@@ -99,21 +116,19 @@ class CosmosOutbox:
         self._c = container
 
     def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
-        try:
-            return self._c.read_item(turn_id, partition_key=conversation_id)
-        except exceptions.CosmosResourceNotFoundError:
-            return None
-        except exceptions.CosmosHttpResponseError as e:
-            raise _transient(e) from e
+        with translated(f"reading the reply to turn {turn_id}"):
+            try:
+                return self._c.read_item(turn_id, partition_key=conversation_id)
+            except exceptions.CosmosResourceNotFoundError:
+                return None
 
     def put(self, message: dict[str, Any]) -> None:
-        try:
+        with translated(f"keeping the reply to turn {message['id']}"):
             self._c.upsert_item(message)
-        except exceptions.CosmosHttpResponseError as e:
-            raise _transient(e) from e
 
     def after(self, conversation_id: str, after: float) -> list[dict[str, Any]]:
         query = ("SELECT * FROM c WHERE c.conversation_id = @c AND c.created > @after "
                  "ORDER BY c.created")
         params = [{"name": "@c", "value": conversation_id}, {"name": "@after", "value": after}]
-        return list(self._c.query_items(query, parameters=params, partition_key=conversation_id))
+        with translated(f"reading the replies of conversation {conversation_id}"):
+            return list(self._c.query_items(query, parameters=params, partition_key=conversation_id))

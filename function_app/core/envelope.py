@@ -42,6 +42,7 @@ class Envelope:
     nlu: dict[str, Any] | None = None
     branch: str | None = None
     reply: str | None = None
+    error: str | None = None  # why the turn failed, when it did (the customer gets an apology)
     timings: dict[str, float] = field(default_factory=dict)  # step -> milliseconds spent
     schema: int = SCHEMA_VERSION
 

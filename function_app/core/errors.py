@@ -1,8 +1,10 @@
 """The pipeline's error hierarchy.
 
-Permanent failures (a payload that can never be processed) are recorded and acknowledged;
-transient ones (timeouts, 5xx, 429, ETag conflicts that kept losing) are re-raised so that the
-queue delivers the message again and, after `maxDequeueCount` attempts, parks it in `<queue>-poison`.
+Permanent failures (a payload that can never be processed, a request an outside service refuses
+for good) are recorded and acknowledged; transient ones (timeouts, 5xx, 408, 429, ETag conflicts
+that kept losing) are re-raised so that the queue delivers the message again and, after
+`maxDequeueCount` attempts, parks it in `<queue>-poison`. Adapters translate their SDK's or HTTP
+client's errors into these two, so the steps decide on them alone.
 """
 
 
@@ -15,7 +17,8 @@ class SettingsError(SwitchboardError):
 
 
 class PermanentError(SwitchboardError):
-    """Retrying cannot help: the input is malformed or refers to something that does not exist."""
+    """Retrying cannot help: the input is malformed, refers to something that does not exist, or an
+    outside service refused the request for good."""
 
 
 class TransientError(SwitchboardError):
@@ -24,3 +27,9 @@ class TransientError(SwitchboardError):
 
 class ConflictError(TransientError):
     """An optimistic-concurrency write lost: the document changed since it was read."""
+
+
+def is_transient_status(status: int | None) -> bool:
+    """HTTP statuses worth retrying: no answer at all, 408, 429, Cosmos DB's 449, and every 5xx.
+    Any other 4xx will be refused again."""
+    return status is None or status in (408, 429, 449) or status >= 500

@@ -1,4 +1,5 @@
-"""In-memory adapters with the same contracts as the real ones: unit tests need no server."""
+"""In-memory twins of the adapters, with the same contracts as the real ones (one contract test body,
+tests/function_app/test_stores_contract.py, runs over both): unit tests need no server."""
 from __future__ import annotations
 
 import copy
@@ -36,30 +37,45 @@ class MemoryConversationStore:
 
 
 class MemoryTurnLog:
+    """Documents keyed as Cosmos DB keys them: by partition (the conversation) and id (the turn)."""
+
     def __init__(self) -> None:
-        self.turns: dict[str, dict[str, Any]] = {}
+        self.turns: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
 
     def record(self, envelope: Envelope, status: str) -> None:
-        self.turns[envelope.turn_id] = turn_document(envelope, status)
+        doc = copy.deepcopy(turn_document(envelope, status))
+        with self._lock:
+            self.turns[(envelope.conversation_id, envelope.turn_id)] = doc
+
+    def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return copy.deepcopy(self.turns.get((conversation_id, turn_id)))
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
-        return sorted(self.turns.values(), key=lambda t: -t["received_at"])[:limit]
+        with self._lock:
+            return copy.deepcopy(sorted(self.turns.values(), key=lambda t: -t["received_at"])[:limit])
 
 
 class MemoryOutbox:
+    """Documents keyed as Cosmos DB keys them: by partition (the conversation) and id (the turn)."""
+
     def __init__(self) -> None:
-        self.messages: dict[str, dict[str, Any]] = {}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
 
     def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
-        return self.messages.get(turn_id)
+        with self._lock:
+            return copy.deepcopy(self.messages.get((conversation_id, turn_id)))
 
     def put(self, message: dict[str, Any]) -> None:
-        self.messages[message["id"]] = dict(message)
+        with self._lock:
+            self.messages[(message["conversation_id"], message["id"])] = copy.deepcopy(message)
 
     def after(self, conversation_id: str, after: float) -> list[dict[str, Any]]:
-        return sorted((m for m in self.messages.values()
-                       if m["conversation_id"] == conversation_id and m["created"] > after),
-                      key=lambda m: m["created"])
+        with self._lock:
+            found = [m for (c, _), m in self.messages.items() if c == conversation_id and m["created"] > after]
+        return copy.deepcopy(sorted(found, key=lambda m: m["created"]))
 
 
 class MemoryQueues:
@@ -75,11 +91,19 @@ class MemoryQueues:
 
 
 class MemoryShop:
+    """The shop's search and orders; `failures` are raised, one per call, before answering."""
+
     def __init__(self, products: list[Product] = (), orders: list[Order] = ()) -> None:
         self.products, self.orders = list(products), {o.order_id: o for o in orders}
         self.searches: list[dict[str, Any]] = []
+        self.failures: list[Exception] = []
+
+    def _fail(self) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
 
     def search_products(self, *, query, brand, colour, limit) -> list[Product]:
+        self._fail()
         self.searches.append({"query": query, "brand": brand, "colour": colour})
         def matches(p: Product) -> bool:
             return ((not query or query.lower() in p.name.lower())
@@ -88,6 +112,7 @@ class MemoryShop:
         return [p for p in self.products if matches(p)][:limit]
 
     def get_order(self, order_id: str) -> Order | None:
+        self._fail()
         return self.orders.get(order_id)
 
 

@@ -1,14 +1,21 @@
 """The small interfaces the pipeline talks to, and the plain data that crosses them.
 
-Branch logic imports only this module and `core.conversation`: it does no I/O of its own, so unit
-tests pass in-memory implementations (`core.memory`), and production passes httpx/Cosmos/Queue ones.
+Pure: no SDK is imported here. Branch logic sees only `Turn`, `Services` and `core.conversation`;
+the steps see the stores, queues, NLU and channels through the protocols below. Production passes
+httpx / Cosmos DB / Storage implementations (`core.wiring`), unit tests the in-memory twins
+(`core.memory`), and one contract test body checks both against the same expectations.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from core.conversation import Conversation
+    from core.envelope import Envelope
 
 
+# ---- plain data --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Product:
     sku: str
@@ -63,6 +70,7 @@ class Turn:
         )
 
 
+# ---- what a branch may call --------------------------------------------------------------------
 class ShopApi(Protocol):
     def search_products(self, *, query: str | None, brand: str | None, colour: str | None,
                         limit: int) -> list[Product]: ...
@@ -74,9 +82,56 @@ class QnaApi(Protocol):
     def ask(self, question: str) -> Answer | None: ...
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
-    """External APIs a branch may call; passed in, never imported."""
+    """External APIs a branch may call, and the settings that shape their use; passed in, never
+    imported."""
     shop: ShopApi
     qna: QnaApi
-    options: dict[str, Any] = field(default_factory=dict)
+    qna_min_confidence: float = 0.0  # a QnA answer less confident than this is no answer
+
+
+# ---- what the steps use --------------------------------------------------------------------------
+class Nlu(Protocol):
+    def parse(self, text: str) -> dict[str, Any]: ...
+
+
+class Queues(Protocol):
+    def send(self, queue: str, text: str) -> None: ...
+
+
+class Channel(Protocol):
+    def send(self, envelope: Envelope) -> None: ...
+
+
+class ConversationStore(Protocol):
+    """One document per conversation, written with optimistic concurrency."""
+
+    def load(self, conversation_id: str) -> Conversation | None: ...
+
+    def save(self, conversation: Conversation) -> Conversation:
+        """Create (etag None) or replace if the ETag still matches; ConflictError otherwise.
+        Returns the conversation as stored, with its new ETag."""
+
+
+class TurnLog(Protocol):
+    """One document per turn: message, NLU result, branch, reply, status, step timings."""
+
+    def record(self, envelope: Envelope, status: str) -> None:
+        """Create or replace the turn's document (keyed by conversation and turn id)."""
+
+    def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None: ...
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` turns, newest first."""
+
+
+class Outbox(Protocol):
+    """Every reply the bot sent, one document per turn; the web chat channel reads it."""
+
+    def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None: ...
+
+    def put(self, message: dict[str, Any]) -> None: ...
+
+    def after(self, conversation_id: str, after: float) -> list[dict[str, Any]]:
+        """The conversation's replies created after `after` (epoch ms), oldest first."""

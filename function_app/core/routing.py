@@ -1,6 +1,7 @@
 """Which branch answers a turn. Pure: the routing table is data, `route` a function over plain values.
 
-Adding a branch is one entry here (intent -> branch) plus its Blueprint file.
+Adding a branch is one entry here (intent -> branch) plus its Blueprint file; its queue is
+`core.queues.queue_for(branch)`.
 """
 from __future__ import annotations
 
@@ -38,8 +39,3 @@ def route(turn: Turn, conversation: Conversation, min_confidence: float) -> str 
     if turn.out_of_scope or turn.intent is None or turn.confidence < min_confidence:
         return FAQ  # the knowledge base may still know; faq forwards to fallback when it does not
     return ROUTES.get(turn.intent, FAQ)
-
-
-def queue_for(branch: str) -> str:
-    """Storage queue names allow lower-case letters, digits and single hyphens."""
-    return "intent-" + branch.replace("_", "-")

@@ -30,6 +30,7 @@ class Settings:
     sendbird_bot_user_id: str
     agent_api_token: str
     appinsights_connection: str = ""
+    sdk_transport: str = "fast"  # the Azure SDK clients' HTTP transport: "fast" or "azure-core"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -58,7 +59,8 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
-OPTIONAL = {"appinsights_connection"}
+OPTIONAL = {"appinsights_connection", "sdk_transport"}
+CHOICES = {"sdk_transport": ("fast", "azure-core")}
 
 ENV_NAMES = {
     "storage_connection": "AzureWebJobsStorage",
@@ -80,10 +82,13 @@ ENV_NAMES = {
     "sendbird_bot_user_id": "SENDBIRD_BOT_USER_ID",
     "agent_api_token": "AGENT_API_TOKEN",
     "appinsights_connection": "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "sdk_transport": "AZURE_SDK_TRANSPORT",
 }
 
 
 def _parse(name: str, kind: str, raw: str):
+    if name in CHOICES and raw not in CHOICES[name]:
+        raise ValueError(f"choose one of {', '.join(CHOICES[name])}, got {raw!r}")
     if kind == "float":
         value = float(raw)
         if value < 0:

@@ -7,6 +7,12 @@ envelope until then. A turn that fails for good is kept, whole, in its step's po
 Delivering any queue message again repeats no state change and sends no second reply:
 understand remembers the branch it chose for a turn, a branch remembers its outcome, and delivery
 is deduplicated by the outbox and by SendBird's `dedup_id`.
+
+When an outside service refuses a turn for good (the NLU service or a branch's API answering a 4xx
+other than 408/429), the customer gets `FAILED_REPLY` instead of silence, and the turn log keeps the
+reason. Any other permanent failure (a malformed envelope, a channel or Cosmos DB refusing) parks
+the message in its queue's poison queue, with the reason in the turn log when the envelope names a
+turn.
 """
 from __future__ import annotations
 
@@ -18,14 +24,15 @@ from core import telemetry
 from core.conversation import Conversation, Outcome
 from core.deps import Deps
 from core.envelope import MAX_TEXT_CHARS, Envelope, now_ms
-from core.errors import PermanentError
+from core.errors import PermanentError, SwitchboardError
 from core.ports import Services, Turn
-from core.queues import poison_queue
-from core.routing import queue_for, route
+from core.queues import TURNS_OUTGOING, poison_queue, queue_for
+from core.routing import route
 from core.stores import Unchanged, update_conversation
 
 log = logging.getLogger(__name__)
 BranchLogic = Callable[[Turn, Conversation, Services], Outcome]
+FAILED_REPLY = "Sorry, something went wrong on our side. Please try again in a moment."
 
 
 def accept(envelope: Envelope, step_name: str) -> str:
@@ -46,7 +53,14 @@ def understand(envelope: Envelope, deps: Deps) -> None:
     started = time.perf_counter()
     with telemetry.step("understand", envelope) as span:
         if envelope.nlu is None:
-            envelope.nlu = deps.nlu.parse(envelope.text[:MAX_TEXT_CHARS])
+            try:
+                envelope.nlu = deps.nlu.parse(envelope.text[:MAX_TEXT_CHARS])
+            except PermanentError as e:  # it will refuse this text again: say sorry, change nothing
+                log.error("turn %s: %s", envelope.turn_id, e)
+                envelope.error, envelope.reply = str(e), FAILED_REPLY
+                envelope.timed("understand", started)
+                deps.queues.send(TURNS_OUTGOING, envelope.to_json())
+                return
         turn = Turn.from_nlu(envelope.turn_id, envelope.text, envelope.nlu)
 
         def record(conversation: Conversation):
@@ -77,7 +91,11 @@ def run_branch(envelope: Envelope, deps: Deps, branch: str, logic: BranchLogic) 
             done = conversation.outcome_of(turn.turn_id, branch)
             if done is not None:
                 return Unchanged(done)
-            outcome = logic(turn, conversation, deps.services)
+            try:
+                outcome = logic(turn, conversation, deps.services)
+            except PermanentError as e:  # an API refused the turn for good: say sorry, once
+                log.error("turn %s, branch %s: %s", turn.turn_id, branch, e)
+                outcome = Outcome(reply=FAILED_REPLY, error=str(e))
             conversation.apply(turn.turn_id, branch, outcome)
             return outcome
 
@@ -87,7 +105,7 @@ def run_branch(envelope: Envelope, deps: Deps, branch: str, logic: BranchLogic) 
             envelope.branch = outcome.forward
             deps.queues.send(queue_for(outcome.forward), envelope.to_json())
             return None
-        envelope.branch, envelope.reply = branch, outcome.reply
+        envelope.branch, envelope.reply, envelope.error = branch, outcome.reply, outcome.error
         if outcome.reply:
             return envelope.to_json()
         deps.turn_log.record(envelope, "no reply")
@@ -112,18 +130,32 @@ def deliver(envelope: Envelope, deps: Deps) -> None:
         envelope.timings["end_to_end"] = round(now_ms() - envelope.received_at, 3)
         deps.outbox.put({"id": envelope.turn_id, "conversation_id": envelope.conversation_id,
                          "channel": envelope.channel, "text": envelope.reply, "created": now_ms()})
-        deps.turn_log.record(envelope, "delivered")
+        deps.turn_log.record(envelope, "failed" if envelope.error else "delivered")
 
 
 def handle_queue_message(body: bytes, queue: str, deps: Deps,
                          step: Callable[[Envelope, Deps], str | None]) -> str | None:
     """Decode a queue message and run its step, returning what the step returns. A permanent failure
-    is parked in `<queue>-poison` at once, with the reason logged; anything else propagates so the
-    host retries the message."""
+    is parked in `<queue>-poison` at once, with the reason logged (and kept in the turn log when the
+    envelope names a turn); anything else propagates so the host retries the message."""
     text = body.decode("utf-8", errors="replace")
+    envelope = None
     try:
-        return step(Envelope.from_json(text), deps)
+        envelope = Envelope.from_json(text)
+        return step(envelope, deps)
     except PermanentError as e:
         log.error("parking a message of %s in %s: %s", queue, poison_queue(queue), e)
         deps.queues.send(poison_queue(queue), text)
+        if envelope is not None:
+            _log_parked(envelope, deps, f"parked in {poison_queue(queue)}: {e}")
         return None
+
+
+def _log_parked(envelope: Envelope, deps: Deps, reason: str) -> None:
+    """The parked message is whole in the poison queue; the turn log's note of it is a courtesy
+    that the store behind it (perhaps the very thing that failed) may refuse."""
+    envelope.error = reason
+    try:
+        deps.turn_log.record(envelope, "parked")
+    except SwitchboardError as e:
+        log.warning("turn %s: could not log the parking: %s", envelope.turn_id, e)

@@ -1,41 +1,18 @@
-"""Storage interfaces of the pipeline (Cosmos DB in production, `core.memory` in unit tests), and the
-optimistic-concurrency loop every conversation update goes through."""
+"""The optimistic-concurrency loop every conversation update goes through, and the turn log's
+document. Pure: the stores themselves are ports (`core.ports`)."""
 from __future__ import annotations
 
 import random
 import time
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, TypeVar
 
 from core.conversation import Conversation
-from core.envelope import Envelope
+from core.envelope import Envelope, now_ms
 from core.errors import ConflictError
+from core.ports import ConversationStore
 
 T = TypeVar("T")
 CONFLICT_ATTEMPTS = 20
-
-
-class ConversationStore(Protocol):
-    def load(self, conversation_id: str) -> Conversation | None: ...
-
-    def save(self, conversation: Conversation) -> Conversation:
-        """Create (etag None) or replace if the ETag still matches; ConflictError otherwise."""
-
-
-class TurnLog(Protocol):
-    def record(self, envelope: Envelope, status: str) -> None:
-        """Upsert the turn's log document: message, NLU result, branch, reply, step timings."""
-
-    def recent(self, limit: int) -> list[dict[str, Any]]: ...
-
-
-class Outbox(Protocol):
-    """Every reply the bot sent, one document per turn; the web chat channel reads it."""
-
-    def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None: ...
-
-    def put(self, message: dict[str, Any]) -> None: ...
-
-    def after(self, conversation_id: str, after: float) -> list[dict[str, Any]]: ...
 
 
 class Unchanged:
@@ -65,9 +42,12 @@ def update_conversation(store: ConversationStore, new: Callable[[], Conversation
 
 
 def turn_document(envelope: Envelope, status: str) -> dict[str, Any]:
+    """The turn log's document: `error` says why a turn failed (the customer was told, or it was
+    parked)."""
     return {
         "id": envelope.turn_id, "conversation_id": envelope.conversation_id, "status": status,
         "channel": envelope.channel, "user_id": envelope.user_id, "text": envelope.text,
         "received_at": envelope.received_at, "nlu": envelope.nlu, "branch": envelope.branch,
-        "reply": envelope.reply, "timings": envelope.timings, "updated_at": time.time() * 1000.0,
+        "reply": envelope.reply, "error": envelope.error, "timings": envelope.timings,
+        "updated_at": now_ms(),
     }

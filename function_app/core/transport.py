@@ -3,12 +3,14 @@
 azure-core's `RequestsTransport` sends each call through a `requests` Session (settings and cookie
 merging, hooks, adapters) and urllib3: about 70 % of the CPU of a Cosmos DB point read here, in a
 function app that makes seven such calls per turn. `HttpClientTransport` sends the SDK's request on
-a kept-alive `http.client` connection and reads the whole answer, at about a third of that cost.
+a kept-alive `http.client` connection and reads the whole answer, at about a third of that cost. It
+reads `connection_verify` and `connection_cert` as requests does (same CA bundle, same forms).
 
 It takes the SDK pipeline's requests (`azure.core.pipeline.transport.HttpRequest`, which the Cosmos
 DB client sends). Requests of the newer `azure.core.rest` kind (the Storage clients), multipart or
 streamed bodies, and everything when a proxy is configured go through `RequestsTransport`, which
-also honours the proxy variables then.
+also honours the proxy variables then. `azure_transport("azure-core")` is azure-core's own transport
+for every request: the operator's way back without a deploy of new code.
 """
 from __future__ import annotations
 
@@ -26,14 +28,21 @@ from azure.core.exceptions import (ServiceRequestError, ServiceRequestTimeoutErr
 from azure.core.pipeline.transport import HttpResponse, HttpTransport, RequestsTransport
 from azure.core.rest import HttpRequest as RestHttpRequest
 from azure.core.utils import case_insensitive_dict
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
+TRANSPORTS = ("fast", "azure-core")
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 IDLE_SECONDS = 2.0  # a kept-alive connection idle longer may have been closed by the server meanwhile
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+# what sending on a connection the server closed meanwhile raises; over TLS a write after the reset is an EOF
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ssl.SSLEOFError)
 
 
-def azure_transport() -> HttpTransport:
-    if any(os.environ.get(v) for v in PROXY_VARIABLES):
+def azure_transport(kind: str = "fast") -> HttpTransport:
+    """`kind` is the operator's choice: "azure-core" is the SDK's own transport, to fall back to should
+    the fast one misbehave; "fast" is `HttpClientTransport` unless a proxy is configured."""
+    if kind not in TRANSPORTS:
+        raise ValueError(f"unknown Azure SDK transport {kind!r}: choose one of {', '.join(TRANSPORTS)}")
+    if kind == "azure-core" or any(os.environ.get(v) for v in PROXY_VARIABLES):
         return RequestsTransport(use_env_settings=True)
     return HttpClientTransport()
 
@@ -82,16 +91,16 @@ class HttpClientTransport(HttpTransport):
         self._fallback.close()
 
     def send(self, request, **kwargs: Any):
+        verify, cert = _tls_key(kwargs.get("connection_verify"), kwargs.get("connection_cert"))
         body = request.data if not isinstance(request, RestHttpRequest) else None
         if (isinstance(request, RestHttpRequest) or request.files or kwargs.get("proxies")
                 or not isinstance(body, (bytes, str, type(None)))):
-            return self._fallback.send(request, **kwargs)
+            return self._fallback.send(request, **{**kwargs, "connection_verify": verify})
         if isinstance(body, str):
             body = body.encode("utf-8")
         url = urlsplit(request.url)
         target = (url.path or "/") + (f"?{url.query}" if url.query else "")
-        key = (url.scheme, url.netloc, _tls_key(kwargs.get("connection_verify", True),
-                                                 kwargs.get("connection_cert")))
+        key = (url.scheme, url.netloc, (verify, cert))
         connect_timeout = kwargs.get("connection_timeout", self.connection_timeout)
         read_timeout = kwargs.get("read_timeout", self.read_timeout)
         connection, reused = self._take(key)
@@ -134,16 +143,17 @@ class HttpClientTransport(HttpTransport):
     @staticmethod
     def _connect(key: tuple, timeout: float) -> http.client.HTTPConnection:
         scheme, netloc, (verify, cert) = key
-        if scheme == "https":
-            connection = http.client.HTTPSConnection(netloc, timeout=timeout, context=_tls_context(verify, cert))
-        else:
-            connection = http.client.HTTPConnection(netloc, timeout=timeout)
         try:
+            if scheme == "https":
+                connection = http.client.HTTPSConnection(netloc, timeout=timeout,
+                                                         context=_tls_context(verify, cert))
+            else:
+                connection = http.client.HTTPConnection(netloc, timeout=timeout)
             connection.connect()
         except socket.timeout as e:
             raise ServiceRequestTimeoutError(f"could not connect to {netloc} within {timeout}s",
                                              error=e) from e
-        except OSError as e:  # refused, unreachable, name not found, TLS handshake
+        except OSError as e:  # refused, unreachable, name not found, TLS handshake, CA bundle or cert file
             raise ServiceRequestError(f"could not connect to {netloc}: {e}", error=e) from e
         return connection
 
@@ -157,21 +167,40 @@ def _exchange(connection: http.client.HTTPConnection, read_timeout: float, metho
 
 
 def _tls_key(verify, cert) -> tuple:
-    """`connection_verify` (bool or CA bundle path) and `connection_cert` (path or (cert, key))."""
+    """`connection_verify` and `connection_cert` as requests reads them, so that both transports trust
+    the same servers: True or None is REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, else certifi's bundle (not
+    the system's store); a string is a CA bundle file or directory. The certificate is one file with
+    its key, or (certificate, key); the Cosmos DB client sends (None, None) for none."""
+    if verify is None or verify is True:
+        verify = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                  or DEFAULT_CA_BUNDLE_PATH)
+    elif not verify:  # requests tests it for truth: "" verifies nothing either
+        verify = False
     if isinstance(cert, (list, tuple)):
         cert = tuple(cert) if cert and cert[0] else None
     return verify, cert
 
 
 _contexts: dict[tuple, ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
 
 
 def _tls_context(verify, cert) -> ssl.SSLContext:
-    if (verify, cert) not in _contexts:
-        context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-        if verify is False:
-            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        if cert:
-            context.load_cert_chain(*cert) if isinstance(cert, tuple) else context.load_cert_chain(cert)
-        _contexts[(verify, cert)] = context
-    return _contexts[(verify, cert)]
+    """One context per (verify, cert), shared by connections and threads: building one reads the CA
+    bundle (milliseconds). Threads connecting at the same moment would each build one without the lock."""
+    with _contexts_lock:
+        context = _contexts.get((verify, cert))
+        if context is None:
+            context = _contexts[(verify, cert)] = _new_context(verify, cert)
+    return context
+
+
+def _new_context(verify, cert) -> ssl.SSLContext:
+    ca = {} if verify is False else {"capath" if os.path.isdir(verify) else "cafile": verify}
+    context = ssl.create_default_context(**ca)
+    if verify is False:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    if cert:
+        context.load_cert_chain(*cert) if isinstance(cert, tuple) else context.load_cert_chain(cert)
+    context.set_alpn_protocols(["http/1.1"])  # as urllib3 does; http.client sets it only on its own context
+    return context

@@ -33,10 +33,12 @@ def deps(shop) -> Deps:
     return Deps(conversations=MemoryConversationStore(), turn_log=MemoryTurnLog(), outbox=MemoryOutbox(),
                 queues=MemoryQueues(), nlu=FakeNlu(),
                 services=Services(shop=shop, qna=MemoryQna({"return": Answer("30 days to return.", 0.9)}),
-                                  options={"qna_min_confidence": 0.3}),
+                                  qna_min_confidence=0.3),
                 channels={"webchat": MemoryChannel(), "sendbird": MemoryChannel()}, min_confidence=0.5)
 
 
 @pytest.fixture
-def pipeline(deps) -> Pipeline:
-    return Pipeline(deps)
+def pipeline(deps):
+    pipeline = Pipeline(deps)
+    yield pipeline
+    pipeline.close()

@@ -2,9 +2,7 @@
 import httpx
 import pytest
 
-from core.channels import SendBirdChannel
 from core.clients import NluClient, QnaClient, RetryPolicy, ShopClient
-from core.envelope import Envelope
 from core.errors import PermanentError, TransientError
 
 FAST = RetryPolicy(attempts=3, backoff=0.001)
@@ -32,15 +30,33 @@ def test_nlu_retries_timeouts_5xx_and_429_then_succeeds():
 
 def test_nlu_that_keeps_failing_is_a_transient_error():
     transport, seen = scripted(httpx.Response(429, headers={"Retry-After": "0"}))
-    with pytest.raises(TransientError, match="HTTP 429"):
+    with pytest.raises(TransientError, match="the NLU service answered 429"):
         NluClient("http://nlu", 1.0, FAST, transport).parse("hi")
     assert len(seen) == 3
 
 
-def test_nlu_refusing_the_text_is_permanent():
-    transport, _ = scripted(httpx.Response(400, json={"error": "text is empty"}))
-    with pytest.raises(PermanentError):
-        NluClient("http://nlu", 1.0, FAST, transport).parse(" ")
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503])
+def test_timeouts_throttling_and_server_errors_are_retried_then_transient(status):
+    transport, seen = scripted(httpx.Response(status, headers={"Retry-After": "0"}))
+    shop = ShopClient("http://shop", "k", policy=FAST, transport=transport)
+    with pytest.raises(TransientError, match=f"the shop API answered {status}"):
+        shop.get_order("A-1")
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize("client,call", [
+    (lambda t: NluClient("http://nlu", 1.0, FAST, t), lambda c: c.parse(" ")),
+    (lambda t: ShopClient("http://shop", "k", policy=FAST, transport=t), lambda c: c.get_order("A-1")),
+    (lambda t: ShopClient("http://shop", "k", policy=FAST, transport=t),
+     lambda c: c.search_products(query="x", brand=None, colour=None, limit=3)),
+    (lambda t: QnaClient("http://qna", "k", "p", "d", policy=FAST, transport=t), lambda c: c.ask("hours?")),
+])
+@pytest.mark.parametrize("status", [400, 401, 403, 413])
+def test_any_other_4xx_is_permanent_at_once_with_the_service_and_its_reason(client, call, status):
+    transport, seen = scripted(httpx.Response(status, json={"error": "bad parameter 'limit'"}))
+    with pytest.raises(PermanentError, match=f"answered {status}: .*bad parameter 'limit'"):
+        call(client(transport))
+    assert len(seen) == 1  # not retried: it would be refused again
 
 
 def test_shop_order_lookup_and_search():
@@ -73,24 +89,3 @@ def test_qna_speaks_the_question_answering_protocol():
     qna = QnaClient("http://qna", "k", "faq", "production", policy=FAST, transport=httpx.MockTransport(handler))
     assert qna.ask("opening hours?").text == "9 to 5"
     assert qna.ask("meaning of life?") is None
-
-
-def test_sendbird_send_uses_the_turn_id_as_dedup_id_and_honours_retry_after():
-    transport, seen = scripted(httpx.Response(429, headers={"X-RateLimit-RetryAfter": "0.01"}),
-                               httpx.Response(200, json={"message_id": 1}))
-    channel = SendBirdChannel("http://sb", "token", "bot", policy=FAST, transport=transport)
-    channel.send(Envelope(turn_id="sendbird:9", channel="sendbird", conversation_id="ch", user_id="u",
-                          text="hi", reply="hello", channel_data={"channel_url": "ch"}))
-    assert len(seen) == 2 and seen[1].url.path == "/v3/bots/bot/send"
-    assert seen[1].headers["Api-Token"] == "token"
-    assert httpx.Response(200, content=seen[1].content).json() == {
-        "message": "hello", "channel_url": "ch", "dedup_id": "sendbird:9"}
-
-
-def test_sendbird_retry_after_beyond_the_step_budget_goes_back_to_the_queue():
-    transport, seen = scripted(httpx.Response(429, headers={"X-RateLimit-RetryAfter": "60"}))
-    channel = SendBirdChannel("http://sb", "token", "bot", policy=FAST, transport=transport)
-    with pytest.raises(TransientError):
-        channel.send(Envelope(turn_id="t", channel="sendbird", conversation_id="ch", user_id="u", text="hi",
-                              reply="hello", channel_data={"channel_url": "ch"}))
-    assert len(seen) == 1

@@ -4,7 +4,8 @@ import pytest
 
 from core.conversation import Conversation, Pending
 from core.ports import Turn
-from core.routing import BRANCHES, FALLBACK, FAQ, ROUTES, queue_for, route
+from core.queues import queue_for
+from core.routing import BRANCHES, FALLBACK, FAQ, ROUTES, route
 
 
 def turn(intent, confidence=0.9, oos=False):

@@ -6,9 +6,8 @@ import pytest
 from core import steps
 from core.conversation import Conversation
 from core.envelope import Envelope
-from core.errors import TransientError
-from core.queues import TURNS_INCOMING, TURNS_OUTGOING
-from core.routing import queue_for
+from core.errors import PermanentError, TransientError
+from core.queues import TURNS_INCOMING, TURNS_OUTGOING, queue_for
 from core.stores import update_conversation
 from pipeline import nlu_result
 
@@ -23,7 +22,7 @@ def test_every_message_delivered_twice_gives_one_reply_and_one_state_change(pipe
         assert messages, f"nothing reached {queue}"
         for message in messages * 2:  # at-least-once: every message arrives twice
             pipeline.run(queue, message)
-    assert len(deps.outbox.messages) == 1 and len(deps.channels["webchat"].sent) == 1
+    assert len(deps.outbox.after("c1", 0)) == 1 and len(deps.channels["webchat"].sent) == 1
     conversation = deps.conversations.load("c1")
     assert conversation.message_count == 1 and conversation.pending.attempts == 1
 
@@ -83,7 +82,7 @@ def test_concurrent_updates_of_one_conversation_keep_both(deps):
 def test_the_turn_log_keeps_message_nlu_branch_reply_and_timings(pipeline, deps):
     deps.nlu.table["hi"] = nlu_result("greeting")
     pipeline.say("hi")
-    log = deps.turn_log.turns["webchat:c1:hi"]
+    log = deps.turn_log.get("c1", "webchat:c1:hi")
     assert log["status"] == "delivered" and log["branch"] == "greeting" and log["text"] == "hi"
     assert log["nlu"]["intent"]["name"] == "greeting" and log["reply"].startswith("Hi!")
     assert {"test", "understand", "intent_greeting", "deliver", "end_to_end"} <= set(log["timings"])
@@ -108,3 +107,57 @@ def test_one_trace_runs_through_every_step(pipeline, deps):
     assert len({s.context.trace_id for s in spans}) == 1
     for parent, child in zip(spans, spans[1:]):
         assert child.parent.span_id == parent.context.span_id
+
+
+# ---- permanent failures: the customer hears once, the turn log keeps the reason -------------------
+def test_an_api_refusing_the_turn_for_good_gets_one_apology_and_the_reason_logged(pipeline, deps, shop):
+    deps.nlu.table["where is A-1234"] = nlu_result("order_status", entities=[("order_id", "A-1234")])
+    shop.failures.append(PermanentError("the shop API answered 400: bad order id"))
+    envelope = pipeline.say("where is A-1234")
+    assert pipeline.replies() == [steps.FAILED_REPLY]
+    logged = deps.turn_log.get("c1", envelope.turn_id)
+    assert logged["status"] == "failed" and "the shop API answered 400" in logged["error"]
+    assert not deps.queues.sent.get(f"{queue_for('order_status')}-poison")
+    # the branch's message delivered again: the outcome is remembered, the shop is not asked again
+    pipeline.run(queue_for("order_status"), Envelope(**{**envelope.__dict__, "nlu": deps.nlu.table[envelope.text],
+                                                        "branch": "order_status"}).to_json())
+    pipeline.drain()
+    assert pipeline.replies() == [steps.FAILED_REPLY] and len(deps.channels["webchat"].sent) == 1
+
+
+def test_the_nlu_service_refusing_the_text_gets_one_apology_and_no_state_change(pipeline, deps):
+    deps.nlu.failures.append(PermanentError("the NLU service answered 400: text is empty"))
+    envelope = pipeline.say("\u200b")
+    assert pipeline.replies() == [steps.FAILED_REPLY]
+    assert deps.turn_log.get("c1", envelope.turn_id)["error"].startswith("the NLU service answered 400")
+    assert deps.conversations.load("c1") is None
+
+
+def test_a_transient_api_failure_is_retried_by_the_queue_not_apologised_for(pipeline, deps, shop):
+    deps.nlu.table["blue shoes"] = nlu_result("product_search", entities=[("product", "shoes")])
+    shop.failures.append(TransientError("the shop API answered 503"))
+    with pytest.raises(TransientError):
+        pipeline.say("blue shoes")
+    pipeline.drain()  # the queue delivers it again
+    assert pipeline.replies()[0].startswith("Here's what I found for shoes")
+
+
+def test_a_channel_refusing_for_good_parks_the_reply_with_the_reason_in_the_turn_log(pipeline, deps):
+    deps.nlu.table["hi"] = nlu_result("greeting")
+    deps.channels["webchat"].failures.append(PermanentError("SendBird answered HTTP 400, code 400401"))
+    envelope = pipeline.say("hi")
+    parked = deps.queues.sent[f"{TURNS_OUTGOING}-poison"]
+    assert len(parked) == 1 and Envelope.from_json(parked[0]).reply.startswith("Hi!")
+    logged = deps.turn_log.get("c1", envelope.turn_id)
+    assert logged["status"] == "parked" and "code 400401" in logged["error"]
+    assert pipeline.replies() == []
+
+
+def test_the_function_app_never_sends_the_nlu_service_more_text_than_it_accepts(pipeline, deps):
+    from core.envelope import MAX_TEXT_CHARS
+    from inference_container.app import MAX_TEXT_CHARS as NLU_LIMIT
+
+    seen = []
+    deps.nlu.parse = lambda text: seen.append(text) or nlu_result("greeting")
+    pipeline.say("x" * (NLU_LIMIT + 500))
+    assert len(seen[0]) == MAX_TEXT_CHARS <= NLU_LIMIT

@@ -1,0 +1,57 @@
+"""Building the real adapters from the validated settings: the one place that imports the SDKs.
+
+`get_deps()` is what every function calls: the worker's Deps, built on first use (after
+function_app.py validated the settings). `use_deps()` hands a worker Deps built elsewhere, so a
+test runs the app's own functions over the in-memory twins (`tests/pipeline.py`).
+"""
+from __future__ import annotations
+
+import threading
+
+from core.channels import SendBirdChannel, WebchatChannel
+from core.clients import NluClient, QnaClient, ShopClient
+from core.cosmos import CosmosStores
+from core.deps import Deps
+from core.ports import Services
+from core.settings import Settings, get_settings
+from core.storage_queues import StorageQueues
+
+
+def build(settings: Settings) -> Deps:
+    stores = CosmosStores(settings.cosmos_endpoint, settings.cosmos_key, settings.cosmos_database,
+                          settings.sdk_transport)
+    return Deps(
+        conversations=stores.conversations, turn_log=stores.turns, outbox=stores.outbox,
+        queues=StorageQueues(settings.storage_connection, settings.sdk_transport),
+        nlu=NluClient(settings.nlu_url, settings.nlu_timeout_seconds),
+        services=Services(
+            shop=ShopClient(settings.shop_api_url, settings.shop_api_key),
+            qna=QnaClient(settings.qna_endpoint, settings.qna_api_key, settings.qna_project,
+                          settings.qna_deployment),
+            qna_min_confidence=settings.qna_min_confidence),
+        channels={"sendbird": SendBirdChannel(settings.sendbird_api_url, settings.sendbird_api_token,
+                                              settings.sendbird_bot_user_id),
+                  "webchat": WebchatChannel()},
+        min_confidence=settings.nlu_min_confidence,
+    )
+
+
+_deps: Deps | None = None
+_lock = threading.Lock()
+
+
+def get_deps() -> Deps:
+    global _deps
+    if _deps is None:
+        with _lock:
+            if _deps is None:
+                _deps = build(get_settings())
+    return _deps
+
+
+def use_deps(deps: Deps | None) -> None:
+    """The Deps every function of this worker gets from now on (None: build them again from the
+    settings on next use)."""
+    global _deps
+    with _lock:
+        _deps = deps

@@ -64,16 +64,22 @@ def _container(db, name: str, partition_key: str):
                     lambda: db.get_container_client(name))
 
 
+def _read(container, item_id: str, partition: str, what: str) -> dict[str, Any] | None:
+    """A point read; None when there is no such document."""
+    with translated(what):
+        try:
+            return container.read_item(item_id, partition_key=partition)
+        except exceptions.CosmosResourceNotFoundError:
+            return None
+
+
 class CosmosConversationStore:
     def __init__(self, container) -> None:
         self._c = container
 
     def load(self, conversation_id: str) -> Conversation | None:
-        with translated(f"reading conversation {conversation_id}"):
-            try:
-                return Conversation.from_doc(self._c.read_item(conversation_id, partition_key=conversation_id))
-            except exceptions.CosmosResourceNotFoundError:
-                return None
+        doc = _read(self._c, conversation_id, conversation_id, f"reading conversation {conversation_id}")
+        return Conversation.from_doc(doc) if doc is not None else None
 
     def save(self, conversation: Conversation) -> Conversation:
         doc = conversation.to_doc()
@@ -98,11 +104,7 @@ class CosmosTurnLog:
             self._c.upsert_item(turn_document(envelope, status))
 
     def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
-        with translated(f"reading turn {turn_id}"):
-            try:
-                return self._c.read_item(turn_id, partition_key=conversation_id)
-            except exceptions.CosmosResourceNotFoundError:
-                return None
+        return _read(self._c, turn_id, conversation_id, f"reading turn {turn_id}")
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         # The stand-in lacks OFFSET/LIMIT; TOP and ORDER BY work on both.
@@ -116,11 +118,7 @@ class CosmosOutbox:
         self._c = container
 
     def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
-        with translated(f"reading the reply to turn {turn_id}"):
-            try:
-                return self._c.read_item(turn_id, partition_key=conversation_id)
-            except exceptions.CosmosResourceNotFoundError:
-                return None
+        return _read(self._c, turn_id, conversation_id, f"reading the reply to turn {turn_id}")
 
     def put(self, message: dict[str, Any]) -> None:
         with translated(f"keeping the reply to turn {message['id']}"):

@@ -1,15 +1,18 @@
 """fallback: the bot did not understand; after 2 in a row it offers a person."""
+from core.catalogue import Template
 from core.conversation import Conversation, Outcome, Pending
 from core.ports import Services, Turn
 
 BRANCH = "fallback"
 OFFER_AFTER = 2
-SORRY = ("Sorry, I didn't get that. I can track an order, find products, or answer questions about "
-         "shipping, returns, payment and store hours.")
-OFFER = "Sorry, I'm still not getting it. Would you like me to connect you with a person?"
+REPLIES = {
+    "sorry": Template("Sorry, I didn't get that. I can track an order, find products, or answer questions about "
+                      "shipping, returns, payment and store hours."),
+    "offer": Template("Sorry, I'm still not getting it. Would you like me to connect you with a person?"),
+}
 
 
 def handle(turn: Turn, conversation: Conversation, services: Services) -> Outcome:
     if conversation.fallback_count + 1 >= OFFER_AFTER:
-        return Outcome(reply=OFFER, ask=Pending("human_handoff", "confirm"), fallback=True)
-    return Outcome(reply=SORRY, fallback=True)
+        return Outcome(reply=services.replies.text("offer"), ask=Pending("human_handoff", "confirm"), fallback=True)
+    return Outcome(reply=services.replies.text("sorry"), fallback=True)

@@ -4,6 +4,7 @@ from core.ports import Services, Turn
 
 BRANCH = "faq"
 NEXT = "fallback"
+REPLIES = {}  # the knowledge base's answers are the replies (the admin site's QnA page)
 
 
 def handle(turn: Turn, conversation: Conversation, services: Services) -> Outcome:

@@ -1,11 +1,14 @@
 """greeting: say hello and what the bot can do."""
+from core.catalogue import Template
 from core.conversation import Conversation, Outcome
 from core.ports import Services, Turn
 
 BRANCH = "greeting"
-HELLO = ("Hi! I can track an order, find products, and answer questions about shipping, returns, "
-         "payment and store hours. What can I do for you?")
+REPLIES = {
+    "hello": Template("Hi! I can track an order, find products, and answer questions about shipping, returns, "
+                      "payment and store hours. What can I do for you?"),
+}
 
 
 def handle(turn: Turn, conversation: Conversation, services: Services) -> Outcome:
-    return Outcome(reply=HELLO)
+    return Outcome(reply=services.replies.text("hello"))

@@ -3,17 +3,20 @@
 Also answers the fallback branch's offer ("shall I connect you with a person?"), which arrives here
 as the pending slot `confirm`.
 """
+from core.catalogue import Template
 from core.conversation import Conversation, Outcome
 from core.ports import Services, Turn
 
 BRANCH = "human_handoff"
 CONFIRM_SLOT = "confirm"
-HANDING_OFF = "I'm connecting you with a colleague; they will reply here shortly."
-DECLINED = "No problem. What else can I help you with?"
+REPLIES = {
+    "handing_off": Template("I'm connecting you with a colleague; they will reply here shortly."),
+    "declined": Template("No problem. What else can I help you with?"),
+}
 
 
 def handle(turn: Turn, conversation: Conversation, services: Services) -> Outcome:
     confirming = conversation.pending is not None and conversation.pending.slot == CONFIRM_SLOT
     if confirming and turn.intent != "affirm":
-        return Outcome(reply=DECLINED)
-    return Outcome(reply=HANDING_OFF, handoff=True)
+        return Outcome(reply=services.replies.text("declined"))
+    return Outcome(reply=services.replies.text("handing_off"), handoff=True)

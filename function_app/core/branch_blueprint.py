@@ -10,12 +10,13 @@ from core.wiring import get_deps
 
 
 def branch_blueprint(logic: ModuleType) -> func.Blueprint:
-    """`logic` is the branch's pure module: `BRANCH` (its name) and `handle(turn, conversation, services)`."""
+    """`logic` is the branch's pure module: `BRANCH` (its name), `REPLIES` and `handle(turn,
+    conversation, services)`."""
     bp = func.Blueprint()
     queue = queue_for(logic.BRANCH)
 
     def run(envelope, deps) -> str | None:
-        return steps.run_branch(envelope, deps, logic.BRANCH, logic.handle)
+        return steps.run_branch(envelope, deps, logic)
 
     @bp.function_name(f"intent_{logic.BRANCH}")
     @bp.queue_trigger(arg_name="msg", queue_name=queue, connection="AzureWebJobsStorage")

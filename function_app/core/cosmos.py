@@ -1,4 +1,5 @@
-"""Cosmos DB adapters: conversations (one document each, ETag-guarded), the turn log, the outbox.
+"""Cosmos DB adapters: conversations (one document each, ETag-guarded), the turn log, the outbox, and
+the catalogue's routes and replies (which the admin site writes).
 
 Every SDK error is translated into the pipeline's own: throttling (429), timeouts, 449 and 5xx, and
 calls that got no answer at all, are transient; any other refusal (a bad request, a wrong key, a
@@ -13,6 +14,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError
 from azure.cosmos import CosmosClient, PartitionKey, exceptions
 
+from core.catalogue import Catalogue
 from core.conversation import Conversation
 from core.envelope import Envelope
 from core.errors import ConflictError, PermanentError, TransientError, is_transient_status
@@ -20,6 +22,7 @@ from core.stores import turn_document
 from core.transport import azure_transport
 
 CONVERSATIONS, TURNS, OUTBOX = "conversations", "turns", "outbox"
+CATALOGUE = "catalogue"  # partitioned by /kind: "intent", "replies", "entity", "qna", ... (admin_site)
 
 
 @contextlib.contextmanager
@@ -48,6 +51,7 @@ class CosmosStores:
             self.conversations = CosmosConversationStore(_container(db, CONVERSATIONS, "/id"))
             self.turns = CosmosTurnLog(_container(db, TURNS, "/conversation_id"))
             self.outbox = CosmosOutbox(_container(db, OUTBOX, "/conversation_id"))
+            self.catalogue = CosmosCatalogue(_container(db, CATALOGUE, "/kind"))
 
 
 def _created(create, existing):
@@ -130,3 +134,20 @@ class CosmosOutbox:
         params = [{"name": "@c", "value": conversation_id}, {"name": "@after", "value": after}]
         with translated(f"reading the replies of conversation {conversation_id}"):
             return list(self._c.query_items(query, parameters=params, partition_key=conversation_id))
+
+
+class CosmosCatalogue:
+    """Reads the two small projections the pipeline needs: each intent's route and each branch's
+    reply texts (two single-partition queries; the examples stay where they are)."""
+
+    def __init__(self, container) -> None:
+        self._c = container
+
+    def load(self) -> Catalogue:
+        with translated("reading the catalogue"):
+            # (the stand-in wants the partition key in the filter too; Cosmos DB does not mind)
+            routes = {d["name"]: d.get("route") for d in self._c.query_items(
+                "SELECT c.name, c.route FROM c WHERE c.kind = 'intent'", partition_key="intent")}
+            replies = {d["branch"]: d.get("templates") or {} for d in self._c.query_items(
+                "SELECT c.branch, c.templates FROM c WHERE c.kind = 'replies'", partition_key="replies")}
+        return Catalogue(routes, replies)

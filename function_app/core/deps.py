@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.catalogue import CachedCatalogue
 from core.ports import Channel, ConversationStore, Nlu, Outbox, Queues, Services, TurnLog
 
 
@@ -16,4 +17,5 @@ class Deps:
     nlu: Nlu
     services: Services
     channels: dict[str, Channel]
+    catalogue: CachedCatalogue
     min_confidence: float = 0.5

@@ -8,6 +8,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+from core.catalogue import Catalogue
 from core.conversation import Conversation
 from core.envelope import Envelope
 from core.errors import ConflictError
@@ -135,3 +136,17 @@ class MemoryChannel:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(envelope)
+
+
+class MemoryCatalogue:
+    """Routes and reply templates as an admin would have saved them."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, str | None] = {}
+        self.replies: dict[str, dict[str, str]] = {}
+        self.failures: list[Exception] = []
+
+    def load(self) -> Catalogue:
+        if self.failures:
+            raise self.failures.pop(0)
+        return Catalogue(dict(self.routes), copy.deepcopy(self.replies))

@@ -7,8 +7,10 @@ httpx / Cosmos DB / Storage implementations (`core.wiring`), unit tests the in-m
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from core.catalogue import Catalogue, Replies
 
 if TYPE_CHECKING:
     from core.conversation import Conversation
@@ -84,14 +86,20 @@ class QnaApi(Protocol):
 
 @dataclass(frozen=True)
 class Services:
-    """External APIs a branch may call, and the settings that shape their use; passed in, never
-    imported."""
+    """External APIs a branch may call, the settings that shape their use, and its reply texts for
+    this turn (the catalogue's, else the code's defaults); passed in, never imported."""
     shop: ShopApi
     qna: QnaApi
     qna_min_confidence: float = 0.0  # a QnA answer less confident than this is no answer
+    replies: Replies = field(default_factory=lambda: Replies({}))
 
 
 # ---- what the steps use --------------------------------------------------------------------------
+class CatalogueReader(Protocol):
+    def load(self) -> Catalogue:
+        """The routes and reply templates admins set, as stored (`core.catalogue.usable` filters)."""
+
+
 class Nlu(Protocol):
     def parse(self, text: str) -> dict[str, Any]: ...
 

@@ -16,11 +16,13 @@ turn.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from typing import Callable
+from typing import Callable, Mapping, Protocol
 
 from core import telemetry
+from core.catalogue import Replies, Template
 from core.conversation import Conversation, Outcome
 from core.deps import Deps
 from core.envelope import MAX_TEXT_CHARS, Envelope, now_ms
@@ -31,7 +33,15 @@ from core.routing import route
 from core.stores import Unchanged, update_conversation
 
 log = logging.getLogger(__name__)
-BranchLogic = Callable[[Turn, Conversation, Services], Outcome]
+
+
+class Branch(Protocol):
+    """A branch's pure module (branches/<name>.py)."""
+    BRANCH: str
+    REPLIES: Mapping[str, Template]
+
+    def handle(self, turn: Turn, conversation: Conversation, services: Services) -> Outcome: ...
+
 FAILED_REPLY = "Sorry, something went wrong on our side. Please try again in a moment."
 
 
@@ -62,11 +72,12 @@ def understand(envelope: Envelope, deps: Deps) -> None:
                 deps.queues.send(TURNS_OUTGOING, envelope.to_json())
                 return
         turn = Turn.from_nlu(envelope.turn_id, envelope.text, envelope.nlu)
+        routes = deps.catalogue.current().routes
 
         def record(conversation: Conversation):
             if conversation.has_turn(turn.turn_id):  # a redelivery: route it the way we did before
                 return Unchanged(conversation.routed_branch(turn.turn_id))
-            branch = route(turn, conversation, deps.min_confidence)
+            branch = route(turn, conversation, deps.min_confidence, routes)
             conversation.record_turn(turn.turn_id, branch)
             return branch
 
@@ -80,19 +91,22 @@ def understand(envelope: Envelope, deps: Deps) -> None:
             deps.turn_log.record(envelope, "silent: handed off to an agent")
 
 
-def run_branch(envelope: Envelope, deps: Deps, branch: str, logic: BranchLogic) -> str | None:
+def run_branch(envelope: Envelope, deps: Deps, logic: Branch) -> str | None:
     """Apply the branch's outcome once. Returns the message for `turns-outgoing` when there is a reply
     (written through the branch's output binding); a turn handed to another branch is queued here."""
     started = time.perf_counter()
+    branch = logic.BRANCH
     with telemetry.step(f"intent_{branch}", envelope):
         turn = Turn.from_nlu(envelope.turn_id, envelope.text, envelope.nlu)
+        texts = deps.catalogue.current().replies.get(branch, {})
+        services = dataclasses.replace(deps.services, replies=Replies(logic.REPLIES, texts))
 
         def decide(conversation: Conversation):
             done = conversation.outcome_of(turn.turn_id, branch)
             if done is not None:
                 return Unchanged(done)
             try:
-                outcome = logic(turn, conversation, deps.services)
+                outcome = logic.handle(turn, conversation, services)
             except PermanentError as e:  # an API refused the turn for good: say sorry, once
                 log.error("turn %s, branch %s: %s", turn.turn_id, branch, e)
                 outcome = Outcome(reply=FAILED_REPLY, error=str(e))

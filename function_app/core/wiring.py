@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 
+import branches
+from core.catalogue import CachedCatalogue
 from core.channels import SendBirdChannel, WebchatChannel
 from core.clients import NluClient, QnaClient, ShopClient
 from core.cosmos import CosmosStores
@@ -32,6 +34,7 @@ def build(settings: Settings) -> Deps:
         channels={"sendbird": SendBirdChannel(settings.sendbird_api_url, settings.sendbird_api_token,
                                               settings.sendbird_bot_user_id),
                   "webchat": WebchatChannel()},
+        catalogue=CachedCatalogue(stores.catalogue.load, branches.all_templates()),
         min_confidence=settings.nlu_min_confidence,
     )
 

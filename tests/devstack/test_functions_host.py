@@ -65,9 +65,9 @@ def test_every_function_of_the_app_is_registered_from_its_metadata(monkeypatch):
         ("agent_release", "conversations/{conversation_id}/release", ("POST",)),
     }
     from core.queues import queue_for
-    from core.routing import BRANCHES
+    from branches import all_branches
     assert {listener.queue for listener in host.listeners} == {
-        "turns-incoming", "turns-outgoing", *(queue_for(b) for b in BRANCHES)}
+        "turns-incoming", "turns-outgoing", *(queue_for(b) for b in all_branches())}
     assert host.queue_options.max_dequeue_count == 5
 
 

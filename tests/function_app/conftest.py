@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+import branches
+from core.catalogue import CachedCatalogue
 from core.deps import Deps
 from core.memory import (
+    MemoryCatalogue,
     MemoryChannel,
     MemoryConversationStore,
     MemoryOutbox,
@@ -29,12 +32,20 @@ def shop() -> MemoryShop:
 
 
 @pytest.fixture
-def deps(shop) -> Deps:
+def catalogue() -> MemoryCatalogue:
+    """What admins saved; the pipeline reads it afresh on every turn (refresh_seconds=0)."""
+    return MemoryCatalogue()
+
+
+@pytest.fixture
+def deps(shop, catalogue) -> Deps:
     return Deps(conversations=MemoryConversationStore(), turn_log=MemoryTurnLog(), outbox=MemoryOutbox(),
                 queues=MemoryQueues(), nlu=FakeNlu(),
                 services=Services(shop=shop, qna=MemoryQna({"return": Answer("30 days to return.", 0.9)}),
                                   qna_min_confidence=0.3),
-                channels={"webchat": MemoryChannel(), "sendbird": MemoryChannel()}, min_confidence=0.5)
+                channels={"webchat": MemoryChannel(), "sendbird": MemoryChannel()},
+                catalogue=CachedCatalogue(catalogue.load, branches.all_templates(), refresh_seconds=0),
+                min_confidence=0.5)
 
 
 @pytest.fixture

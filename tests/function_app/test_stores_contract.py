@@ -162,3 +162,22 @@ def test_an_unreachable_cosmos_db_is_a_transient_error_at_start_up():
         port = s.getsockname()[1]
     with pytest.raises(TransientError, match="did not answer to opening database"):
         CosmosStores(f"http://127.0.0.1:{port}", COSMOS_KEY, "switchboard")
+
+
+# ---- the catalogue's routes and replies, as the admin site stores them ------------------------------
+def test_the_pipeline_reads_each_intents_route_and_each_branchs_replies(cosmos):
+    from core.cosmos import CATALOGUE
+
+    stores = CosmosStores(cosmos, COSMOS_KEY, f"contract-{uuid.uuid4().hex[:8]}")
+    assert stores.catalogue.load().routes == {}  # an empty catalogue: the code's defaults apply
+    container = stores.catalogue._c
+    container.upsert_item({"id": "store_hours", "kind": "intent", "name": "store_hours", "route": "greeting",
+                           "examples": ["when do you open"]})
+    container.upsert_item({"id": "new_thing", "kind": "intent", "name": "new_thing", "route": None, "examples": []})
+    container.upsert_item({"id": "greeting", "kind": "replies", "branch": "greeting",
+                           "templates": {"hello": "Welcome!"}})
+    container.upsert_item({"id": "q1", "kind": "qna", "answer": "9 to 5", "questions": ["hours?"]})
+    catalogue = stores.catalogue.load()
+    assert catalogue.routes == {"store_hours": "greeting", "new_thing": None}
+    assert catalogue.replies == {"greeting": {"hello": "Welcome!"}}
+    assert CATALOGUE == container.id

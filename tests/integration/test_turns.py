@@ -16,7 +16,7 @@ def test_a_signed_webhook_gets_exactly_one_reply_with_the_right_text(live: Live)
     channel = live.new_channel()
     response = live.say("hi", channel, message_id=101)
     assert response.json() == {"status": "accepted", "turn_id": "sendbird:101"}
-    assert live.replies(channel, 1, settle=1.0) == [greeting.HELLO]
+    assert live.replies(channel, 1, settle=1.0) == [greeting.REPLIES["hello"].text]
     turn = live.document("turns", "sendbird:101", channel)
     assert turn["status"] == "delivered" and turn["branch"] == "greeting"
     assert turn["nlu"]["intent"]["name"] == "greeting"
@@ -67,13 +67,13 @@ def test_non_text_and_foreign_events_are_acknowledged_and_ignored(live: Live):
         response = live.webhook(event)
         assert response.status_code == 200 and response.json()["status"] == "ignored"
     live.say("hi", channel, message_id=407)  # and the host still answers normally
-    assert live.replies(channel, 1, settle=0.5) == [greeting.HELLO]
+    assert live.replies(channel, 1, settle=0.5) == [greeting.REPLIES["hello"].text]
 
 
 def test_slot_filling_across_two_messages(live: Live):
     channel = live.new_channel()
     live.say("where is my order", channel)
-    assert live.replies(channel, 1) == [order_status.ASK]
+    assert live.replies(channel, 1) == [order_status.REPLIES["ask"].text]
     live.say("it's K-2718", channel)
     assert live.replies(channel, 2, settle=0.5)[1] == "Order K-2718 is shipped, expected on Thursday."
     conversation = live.document("conversations", channel, channel)
@@ -103,7 +103,7 @@ def test_with_the_nlu_service_down_a_turn_is_retried_and_answered_once_it_is_bac
         assert live.sent(channel) == []
     finally:
         stack.start("nlu")
-    assert live.replies(channel, 1, timeout=30, settle=1.0) == [greeting.HELLO]
+    assert live.replies(channel, 1, timeout=30, settle=1.0) == [greeting.REPLIES["hello"].text]
 
 
 def test_a_turn_that_keeps_failing_is_parked_in_poison_visibly(live: Live, stack):
@@ -131,7 +131,7 @@ def test_the_web_chat_channel_posts_and_polls(live: Live):
         while not messages and time.monotonic() < deadline:
             messages = web.get("/conversations/web-1/messages", params={"after": 0}).json()["messages"]
             time.sleep(0.1)
-        assert [m["text"] for m in messages] == [greeting.HELLO]
+        assert [m["text"] for m in messages] == [greeting.REPLIES["hello"].text]
         cursor = messages[-1]["created"]
         assert web.get("/conversations/web-1/messages", params={"after": cursor}).json()["messages"] == []
         page = httpx.get(f"http://127.0.0.1:{live.stack.ports.webchat}/")
@@ -151,4 +151,4 @@ def test_an_agent_takes_over_and_releases_the_conversation(live: Live):
     released = live.functions.post(release, headers={"x-agent-token": live.settings["AGENT_API_TOKEN"]})
     assert released.status_code == 200 and released.json()["changed"] is True
     live.say("hi", channel)
-    assert live.replies(channel, 2, settle=0.5)[1] == greeting.HELLO
+    assert live.replies(channel, 2, settle=0.5)[1] == greeting.REPLIES["hello"].text

@@ -8,5 +8,5 @@ from branches import fallback
 def test_out_of_scope_without_an_answer_falls_back_then_offers_a_person(pipeline, deps):
     pipeline.say("what is the meaning of life")
     pipeline.say("tell me a joke")
-    assert pipeline.replies() == [fallback.SORRY, fallback.OFFER]
+    assert pipeline.replies() == [fallback.REPLIES["sorry"].text, fallback.REPLIES["offer"].text]
     assert deps.conversations.load("c1").pending.branch == "human_handoff"

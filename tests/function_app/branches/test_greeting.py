@@ -9,4 +9,4 @@ from pipeline import nlu_result
 def test_greeting(pipeline, deps):
     deps.nlu.table["hi"] = nlu_result("greeting")
     pipeline.say("hi")
-    assert pipeline.replies() == [greeting.HELLO]
+    assert pipeline.replies() == [greeting.REPLIES["hello"].text]

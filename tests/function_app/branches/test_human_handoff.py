@@ -13,7 +13,7 @@ def test_accepting_the_offer_hands_off_and_the_bot_goes_silent(pipeline, deps):
     pipeline.say("blah blah")
     pipeline.say("yes")
     pipeline.say("hi")  # an agent has the conversation now
-    assert pipeline.replies()[2:] == [human_handoff.HANDING_OFF]
+    assert pipeline.replies()[2:] == [human_handoff.REPLIES["handing_off"].text]
     assert deps.conversations.load("c1").handoff is True
     assert deps.turn_log.get("c1", "webchat:c1:hi")["status"].startswith("silent")
 
@@ -23,7 +23,7 @@ def test_declining_the_offer_keeps_the_bot(pipeline, deps):
     pipeline.say("blah")
     pipeline.say("blah blah")
     pipeline.say("no thanks")
-    assert pipeline.replies()[2:] == [human_handoff.DECLINED]
+    assert pipeline.replies()[2:] == [human_handoff.REPLIES["declined"].text]
     conversation = deps.conversations.load("c1")
     assert conversation.handoff is False and conversation.pending is None
 
@@ -31,4 +31,4 @@ def test_declining_the_offer_keeps_the_bot(pipeline, deps):
 def test_asking_for_a_person_hands_off_directly(pipeline, deps):
     deps.nlu.table["let me talk to a human"] = nlu_result("human_handoff")
     pipeline.say("let me talk to a human")
-    assert pipeline.replies() == [human_handoff.HANDING_OFF]
+    assert pipeline.replies() == [human_handoff.REPLIES["handing_off"].text]

@@ -18,7 +18,7 @@ def test_order_status_asks_for_the_id_and_fills_it_from_the_next_message(pipelin
     pipeline.say("where is my order?")
     assert deps.conversations.load("c1").pending.slot == "order_id"
     pipeline.say("c9001")
-    assert pipeline.replies() == [order_status.ASK, "Order C-9001 is delivered."]
+    assert pipeline.replies() == [order_status.REPLIES["ask"].text, "Order C-9001 is delivered."]
     conversation = deps.conversations.load("c1")
     assert conversation.pending is None and conversation.slots == {"order_id": "C-9001"}
 
@@ -27,7 +27,7 @@ def test_order_status_gives_up_after_two_asks(pipeline, deps):
     deps.nlu.table["where is my order?"] = nlu_result("order_status")
     for text in ("where is my order?", "no idea", "still no idea"):
         pipeline.say(text)
-    assert pipeline.replies() == [order_status.ASK, order_status.ASK_AGAIN, order_status.GIVE_UP]
+    assert pipeline.replies() == [order_status.REPLIES["ask"].text, order_status.REPLIES["ask_again"].text, order_status.REPLIES["give_up"].text]
     assert deps.conversations.load("c1").pending is None
 
 

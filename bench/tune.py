@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bench.common import SHARED  # noqa: E402
-from training_jobs import data  # noqa: E402
+from nlu import dataset as data  # noqa: E402
 from training_jobs.model import ModelConfig  # noqa: E402
 from training_jobs.train import TrainConfig, train  # noqa: E402
 

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from nlu.artifact import ArtifactError
     from nlu.registry import RegistryError
 
-    from .data import DataError
+    from nlu.dataset import DataError
 
     try:
         return COMMANDS[args.command](args)
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args) -> int:
-    from . import data
+    from nlu import dataset as data
     from .train import TrainConfig, summary, train
 
     dataset = data.load(args.data)
@@ -90,7 +90,7 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from nlu.artifact import load_model
 
-    from . import data
+    from nlu import dataset as data
     from .evaluate import evaluate
 
     dataset = data.load(args.data)
@@ -149,7 +149,7 @@ def _bootstrap(args) -> int:
         print(json.dumps({"production": doc, "bootstrapped": False}))
         return 0
     if not (Path(args.out) / "metadata.json").exists():
-        from . import data
+        from nlu import dataset as data
         from .train import TrainConfig, train
 
         print(f"the registry has no production version: training {args.data} into {args.out}", file=sys.stderr)

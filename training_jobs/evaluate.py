@@ -5,7 +5,7 @@ from typing import Sequence
 
 from nlu.artifact import Model
 
-from .data import Example
+from nlu.dataset import Example
 from .metrics import entity_metrics, intent_metrics
 
 

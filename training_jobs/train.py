@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from nlu import artifact
+from nlu import dataset as data_mod
+from nlu.dataset import OOS, Dataset, Example
 from nlu.spans import encode_tags, tag_labels
 from nlu.tokenizer import WordPieceTokenizer
 
-from . import data as data_mod
-from .data import OOS, Dataset, Example
 from .distributed import context
 from .evaluate import evaluate, headline, predict
 from .metrics import choose_threshold

@@ -6,7 +6,7 @@ import pytest
 
 from nlu.spans import decode_entities, encode_tags, tag_labels
 from nlu.tokenizer import WordPieceTokenizer
-from training_jobs.data import Span
+from nlu.dataset import Span
 from training_jobs.pretrained import vocab_path
 
 

@@ -10,7 +10,7 @@ import pytest
 from helpers import DEMO_DATA, run_cli
 from nlu.artifact import CONTRACT, load_model
 from training_jobs.keras_runtime import load_keras_model
-from training_jobs import data
+from nlu import dataset as data
 from training_jobs.train import TrainConfig, prepare_splits, unbias_moving_average
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from training_jobs import data
-from training_jobs.data import DataError, Example, Span
+from nlu import dataset as data
+from nlu.dataset import DataError, Example, Span
 
 from helpers import DEMO_DATA, SHARED_DATA
 

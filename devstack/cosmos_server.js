@@ -5,12 +5,36 @@
 //    answers 404 NotFound, which is what this wrapper sends instead.
 // With --tls it serves HTTPS instead (the transport's tests and benchmark), with the package's bundled
 // self-signed certificate: it has expired and names no host, so clients pass connection_verify=False.
-// Usage: node devstack/cosmos_server.js PORT [HOST] [--tls]
+// With --data PATH it keeps its data across restarts (`make run`): see "Persistence" below. Without
+// it, everything lives in memory only and is gone when the process ends (the tests on free ports).
+// Usage: node devstack/cosmos_server.js PORT [HOST] [--tls] [--data PATH] [--snapshot-seconds N]
 "use strict";
+const fs = require("fs");
+const path = require("path");
 const { createHttpServer, createHttpsServer } = require("@vercel/cosmosdb-server");
 
-const tls = process.argv.includes("--tls");
-const [portArg, hostArg] = process.argv.slice(2).filter((a) => a !== "--tls");
+const USAGE =
+  "usage: node devstack/cosmos_server.js PORT [HOST] [--tls] [--data PATH] [--snapshot-seconds N]";
+const positional = [];
+let tls = false;
+let dataPath = null;
+let snapshotSeconds = 30;
+for (let i = 2; i < process.argv.length; i += 1) {
+  const arg = process.argv[i];
+  if (arg === "--tls") tls = true;
+  else if (arg === "--data" && i + 1 < process.argv.length) dataPath = path.resolve(process.argv[(i += 1)]);
+  else if (arg === "--snapshot-seconds" && i + 1 < process.argv.length) {
+    snapshotSeconds = Number(process.argv[(i += 1)]);
+  } else if (arg.startsWith("--")) {
+    console.error(`unknown or incomplete option ${arg}\n${USAGE}`);
+    process.exit(2);
+  } else positional.push(arg);
+}
+if (!(snapshotSeconds > 0)) {
+  console.error(`--snapshot-seconds must be a positive number\n${USAGE}`);
+  process.exit(2);
+}
+const [portArg, hostArg] = positional;
 const port = parseInt(portArg || "8081", 10);
 const host = hostArg || "127.0.0.1";
 const DOC_PATH = /^\/dbs\/[^/]+\/colls\/[^/]+\/docs\/[^/?]+/;
@@ -18,6 +42,164 @@ const NOT_FOUND = JSON.stringify({
   code: "NotFound",
   message: "Entity with the specified id does not exist in the system.",
 });
+
+// ---- Persistence ---------------------------------------------------------------------------------
+// The package keeps its whole state in one `Account` object, built when the server starts listening
+// and held in a closure. Each level is an `Items` (databases, a database's collections, a
+// collection's documents and user-defined functions): `_data` maps a resource's _rid to its object,
+// whose read() is the resource exactly as served (id, body, _rid, _self, _etag, _ts); `_index` maps
+// (partition, key path, value) to that _rid; `_ridCount` numbers the next _rid. An ETag is nothing
+// but the stored `_etag` (a random UUID per write), which If-Match is compared with.
+// So the snapshot is those resources verbatim plus each `_ridCount`, and the restore puts them back
+// with `Items._set` (the package's own insert, which also rebuilds `_index`): ETags, _ts and _rids
+// come back unchanged, so a client holding an ETag from before the restart still gets 412 exactly
+// when the document changed since, and new resources never reuse a restored _rid. Replaying the
+// resources as requests instead would give every document a new ETag and _ts.
+// The snapshot is written when the process is asked to stop (SIGINT, SIGTERM) and, when something
+// changed, every --snapshot-seconds (30 s by default): a crash or SIGKILL loses at most the writes
+// of that last interval. Each write goes to a temporary file in the same folder, renamed over the
+// old one, so a crash mid-write never leaves a torn snapshot.
+const SNAPSHOT_FORMAT = "switchboard-cosmos-snapshot/1";
+let account = null; // the server's Account, once it listens
+let changes = 0; // bumped by every insert and delete in the package's stores
+let savedChanges = 0; // `changes` as of the last snapshot written (or restored)
+
+function readSnapshot(file) {
+  let text;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    if (err.code === "ENOENT") return null; // first start: nothing to restore
+    throw err;
+  }
+  const snapshot = JSON.parse(text);
+  if (!snapshot || snapshot.format !== SNAPSHOT_FORMAT || !Array.isArray(snapshot.databases)) {
+    throw new Error(`not a ${SNAPSHOT_FORMAT} file`);
+  }
+  return snapshot;
+}
+
+// Numbering resumes after the saved counter; the loop only matters for a snapshot without one.
+function restoreCounter(items, saved) {
+  items._ridCount = Number.isInteger(saved) ? saved : items._data.size;
+  while (items._data.has(items._rid(items._ridCount + 1))) items._ridCount += 1;
+}
+
+function restore(acct, snapshot) {
+  let documents = 0;
+  let containers = 0;
+  for (const db of snapshot.databases) {
+    acct.databases._set(db.resource);
+    const database = acct.databases._data.get(db.resource._rid);
+    for (const coll of db.collections) {
+      database.collections._set(coll.resource); // a new Collection, with its partition key paths
+      const collection = database.collections._data.get(coll.resource._rid);
+      for (const doc of coll.documents) collection.documents._set(doc);
+      restoreCounter(collection.documents, coll.ridCount);
+      const udfs = collection.userDefinedFunctions;
+      for (const udf of coll.udfs || []) {
+        udfs._set(udf);
+        // As the package compiles them on create (user-defined-functions.js `define`).
+        udfs.functions[udf.id] = new Function(`"use strict";return (${udf.body})`)();
+      }
+      restoreCounter(udfs, coll.udfRidCount);
+      containers += 1;
+      documents += coll.documents.length;
+    }
+    restoreCounter(database.collections, db.ridCount);
+  }
+  restoreCounter(acct.databases, snapshot.ridCount);
+  return { databases: snapshot.databases.length, containers, documents };
+}
+
+function takeSnapshot(acct) {
+  const values = (items) => [...items._data.values()].map((item) => item.read());
+  return {
+    format: SNAPSHOT_FORMAT,
+    ridCount: acct.databases._ridCount,
+    databases: [...acct.databases._data.values()].map((database) => ({
+      resource: database.read(),
+      ridCount: database.collections._ridCount,
+      collections: [...database.collections._data.values()].map((collection) => ({
+        resource: collection.read(),
+        ridCount: collection.documents._ridCount,
+        documents: values(collection.documents),
+        udfRidCount: collection.userDefinedFunctions._ridCount,
+        udfs: values(collection.userDefinedFunctions),
+      })),
+    })),
+  };
+}
+
+// Synchronous on purpose: nothing can change the data halfway through, and the signal handlers can
+// write it before they exit. At a development stack's size it takes milliseconds.
+function saveSnapshot() {
+  if (!account || changes === savedChanges) return;
+  const at = changes;
+  const text = JSON.stringify(takeSnapshot(account));
+  const tmp = path.join(path.dirname(dataPath), `.${path.basename(dataPath)}.${process.pid}.tmp`);
+  fs.mkdirSync(path.dirname(dataPath), { recursive: true });
+  const fd = fs.openSync(tmp, "w");
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, dataPath);
+  savedChanges = at;
+}
+
+if (dataPath) {
+  let snapshot;
+  try {
+    snapshot = readSnapshot(dataPath);
+  } catch (err) {
+    // Starting empty would overwrite the data at the next snapshot: refuse instead.
+    console.error(`cannot restore the Cosmos DB stand-in's data from ${dataPath}: ${err.message}`);
+    process.exit(1);
+  }
+  // The package builds its Account as `new (require("./account").default)(host, port)` when the
+  // server starts listening: a subclass there hands it to us, filled, before any request is served.
+  const accountModule = require("@vercel/cosmosdb-server/lib/account");
+  const Items = require("@vercel/cosmosdb-server/lib/account/items").default;
+  const Account = accountModule.default;
+  accountModule.default = class PersistentAccount extends Account {
+    constructor(...args) {
+      super(...args);
+      account = this;
+      if (snapshot) {
+        let n;
+        try {
+          n = restore(this, snapshot);
+        } catch (err) {
+          console.error(`cannot restore the Cosmos DB stand-in's data from ${dataPath}: ${err.message}`);
+          process.exit(1);
+        }
+        console.log(`restored ${n.documents} documents in ${n.containers} containers of ${n.databases} ` +
+          `databases from ${dataPath}`);
+      }
+      changes = savedChanges = 0; // restoring is no change to write back
+    }
+  };
+  // Every insert, replace (a delete, then an insert), upsert and delete in every store ends in one of
+  // these two, so they tell whether there is anything new to write.
+  for (const method of ["_set", "delete"]) {
+    const original = Items.prototype[method];
+    Items.prototype[method] = function tracked(...args) {
+      const result = original.apply(this, args);
+      changes += 1;
+      return result;
+    };
+  }
+  setInterval(() => {
+    try {
+      saveSnapshot();
+    } catch (err) {
+      console.error(`could not write the snapshot ${dataPath} (will retry): ${err.message}`);
+    }
+  }, snapshotSeconds * 1000).unref();
+}
 
 const server = (tls ? createHttpsServer : createHttpServer)({ keepAlive: true });
 const [handle] = server.listeners("request");
@@ -44,6 +226,18 @@ console.error = (err, ...rest) => {
 server.keepAliveTimeout = 65000;
 server.headersTimeout = 66000;
 server.listen(port, host, () => {
-  console.log(`Cosmos DB stand-in listening on ${tls ? "https" : "http"}://${host}:${port}`);
+  console.log(`Cosmos DB stand-in listening on ${tls ? "https" : "http"}://${host}:${port}` +
+    (dataPath ? `, its data kept in ${dataPath}` : ""));
 });
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(0));
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    if (!dataPath) process.exit(0);
+    try {
+      saveSnapshot();
+    } catch (err) {
+      console.error(`could not write the snapshot ${dataPath}: ${err.message}`);
+      process.exit(1);
+    }
+    process.exit(0);
+  });
+}

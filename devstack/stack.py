@@ -145,8 +145,11 @@ class Stack:
                 cmd += ["--debug", os.environ["AZURITE_DEBUG_LOG"]]
             return cmd, {}, lambda: _port_open(p.blob) and _port_open(p.queue)
         if name == "cosmos":
-            return (["node", str(ROOT / "devstack" / "cosmos_server.js"), str(p.cosmos)], {},
-                    lambda: _port_open(p.cosmos))
+            # Its data persists in <var>/cosmos (a snapshot written on stop and every 30 s), so what
+            # admins make survives a restart of `make run`; stop()'s SIGTERM lets it write the snapshot.
+            cmd = ["node", str(ROOT / "devstack" / "cosmos_server.js"), str(p.cosmos),
+                   "--data", str(self.var / "cosmos" / "data.json")]
+            return cmd, {}, lambda: _port_open(p.cosmos)
         if name == "nlu":
             env = {"NLU_REGISTRY": REGISTRY, "NLU_REGISTRY_CONNECTION_STRING": storage_connection(p),
                    "NLU_POLL_SECONDS": "2", "NLU_MODEL_CACHE_DIR": str(self.var / "nlu-cache"),

@@ -6,7 +6,7 @@ STAMP   := .venv/.installed
 HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
            HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 MAKEFLAGS=-j2 PATH=$(CURDIR)/.venv/bin:$$PATH
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
-           inference_container/requirements.txt nlu/requirements.txt
+           inference_container/requirements.txt nlu/requirements.txt admin_site/requirements.txt
 
 .PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport clean
 

@@ -1,0 +1,91 @@
+"""The admin site's settings, from the environment (app settings on Azure), validated once.
+
+Without COSMOS_ENDPOINT the site keeps everything in memory: the unit tests' configuration.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from urllib.parse import urlparse
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names every one."""
+
+
+@dataclass(frozen=True)
+class Config:
+    secret_key: str
+    base_url: str = "http://127.0.0.1:7104"  # https: session cookies are Secure; links in notifications
+    cosmos_endpoint: str = ""
+    cosmos_key: str = ""
+    cosmos_database: str = "switchboard"
+    storage_connection: str = ""  # the queues: poison queues and re-queueing
+    functions_url: str = ""  # the function app: agent replies and release
+    agent_api_token: str = ""
+    qna_endpoint: str = ""
+    qna_api_key: str = ""
+    qna_project: str = ""
+    qna_deployment: str = "production"
+    nlu_min_confidence: float = 0.5  # what the review queue calls low confidence (the bot's own threshold)
+    login_limit: int = 5  # failed logins per account and per address ...
+    login_window_seconds: float = 60.0  # ... within this, then 429
+    max_upload_bytes: int = 5 * 1024 * 1024
+    trusted_proxies: int = 0  # X-Forwarded-For hops to trust (1 behind Container Apps' ingress)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return urlparse(self.base_url).scheme == "https"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Config":
+        env = dict(os.environ if env is None else env)
+        values, problems = {}, []
+        for f in fields(cls):
+            raw = env.get(ENV_NAMES[f.name], "").strip()
+            if not raw:
+                if f.name in REQUIRED:
+                    problems.append(f"{ENV_NAMES[f.name]} is not set")
+                continue
+            try:
+                values[f.name] = _parse(f.name, f.type, raw)
+            except ValueError as e:
+                problems.append(f"{ENV_NAMES[f.name]}: {e}")
+        if len(values.get("secret_key", "x" * 32)) < 32:
+            problems.append("ADMIN_SECRET_KEY must be at least 32 characters (random)")
+        if values.get("cosmos_endpoint") and not values.get("cosmos_key"):
+            problems.append("COSMOS_KEY is not set")
+        if problems:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+        return cls(**values)
+
+
+REQUIRED = {"secret_key"}
+ENV_NAMES = {
+    "secret_key": "ADMIN_SECRET_KEY", "base_url": "ADMIN_BASE_URL",
+    "cosmos_endpoint": "COSMOS_ENDPOINT", "cosmos_key": "COSMOS_KEY", "cosmos_database": "COSMOS_DATABASE",
+    "storage_connection": "AzureWebJobsStorage", "functions_url": "FUNCTIONS_URL",
+    "agent_api_token": "AGENT_API_TOKEN", "qna_endpoint": "QNA_ENDPOINT", "qna_api_key": "QNA_API_KEY",
+    "qna_project": "QNA_PROJECT", "qna_deployment": "QNA_DEPLOYMENT", "nlu_min_confidence": "NLU_MIN_CONFIDENCE",
+    "login_limit": "ADMIN_LOGIN_LIMIT", "login_window_seconds": "ADMIN_LOGIN_WINDOW_SECONDS",
+    "max_upload_bytes": "ADMIN_MAX_UPLOAD_BYTES", "trusted_proxies": "ADMIN_TRUSTED_PROXIES",
+}
+
+
+def _parse(name: str, kind: str, raw: str):
+    if kind == "int":
+        value = int(raw)
+        if value < 0:
+            raise ValueError(f"must not be negative, got {raw}")
+        return value
+    if kind == "float":
+        value = float(raw)
+        if value < 0:
+            raise ValueError(f"must not be negative, got {raw}")
+        return value
+    if name.endswith(("_url", "_endpoint")):
+        parsed = urlparse(raw)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"not an http(s) URL: {raw!r}")
+        return raw.rstrip("/")
+    return raw

@@ -1,0 +1,28 @@
+"""The admin site built from a test config: in-memory stores (or Cosmos DB, where a test asks), a
+user of each role, and a client that logs in and carries the CSRF token as the pages do."""
+from __future__ import annotations
+
+import pytest
+
+from admin_site import create_app
+from admin_site.accounts import ROLES
+from admin_site.services import build
+from adminclient import PASSWORD, Client, make_config
+
+
+@pytest.fixture
+def services():
+    svc = build(make_config())
+    for role in ROLES:
+        svc.accounts.create(role, role, PASSWORD, by="test")  # a user named after each role
+    return svc
+
+
+@pytest.fixture
+def app(services):
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client_as(app):
+    return lambda name=None: Client(app, name)

@@ -1,0 +1,75 @@
+"""The admin site's document store: one test body over the in-memory twin and Cosmos DB (the stand-in)."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from azure.cosmos import CosmosClient
+
+from admin_site.documents import Conflict, CosmosDocuments, MemoryDocuments
+from devstack.stack import COSMOS_KEY
+
+
+@pytest.fixture(params=["memory", "cosmos"])
+def docs(request):
+    if request.param == "memory":
+        return MemoryDocuments("things", "/kind")
+    client = CosmosClient(request.getfixturevalue("cosmos"), COSMOS_KEY, enable_endpoint_discovery=False)
+    database = client.create_database_if_not_exists(f"docs-{uuid.uuid4().hex[:8]}")
+    return CosmosDocuments(database, "things", "/kind")
+
+
+def test_create_read_replace_with_etags_and_conflicts_carrying_the_stored_version(docs):
+    assert docs.get("intent", "greeting") is None
+    first = docs.save({"id": "greeting", "kind": "intent", "examples": ["hi"]}, etag=None)
+    assert first["_etag"] and docs.get("intent", "greeting") == first
+    with pytest.raises(Conflict) as created_twice:
+        docs.save({"id": "greeting", "kind": "intent", "examples": []}, etag=None)
+    assert created_twice.value.current == first
+    second = docs.save({**first, "examples": ["hi", "hello"]}, etag=first["_etag"])
+    assert second["_etag"] != first["_etag"]
+    with pytest.raises(Conflict) as stale:
+        docs.save({**first, "examples": ["howdy"]}, etag=first["_etag"])
+    assert stale.value.current["examples"] == ["hi", "hello"]
+    assert docs.get("intent", "greeting")["examples"] == ["hi", "hello"]
+    with pytest.raises(Conflict) as gone:
+        docs.save({"id": "nobody", "kind": "intent"}, etag=first["_etag"])
+    assert gone.value.current is None
+
+
+def test_delete_with_and_without_an_etag(docs):
+    saved = docs.save({"id": "a", "kind": "intent"}, etag=None)
+    changed = docs.save({**saved, "x": 1}, etag=saved["_etag"])
+    with pytest.raises(Conflict):
+        docs.delete("intent", "a", etag=saved["_etag"])
+    docs.delete("intent", "a", etag=changed["_etag"])
+    assert docs.get("intent", "a") is None
+    docs.delete("intent", "a")  # already gone: no error
+    docs.upsert({"id": "b", "kind": "intent"})
+    docs.delete("intent", "b")
+    assert docs.get("intent", "b") is None
+
+
+def test_find_and_count_with_conditions_order_and_top(docs):
+    rows = [("t1", "webchat", "greeting", 0.9, 10), ("t2", "sendbird", "faq", 0.3, 20),
+            ("t3", "webchat", "fallback", 0.2, 30), ("t4", "webchat", "greeting", 0.95, 40)]
+    for doc_id, channel, branch, confidence, at in rows:
+        docs.upsert({"id": doc_id, "kind": "turn", "channel": channel, "branch": branch, "at": at,
+                     "nlu": {"intent": {"name": branch, "confidence": confidence}}, "text": f"Hello {doc_id}"})
+    docs.upsert({"id": "x", "kind": "other", "at": 99})
+
+    def ids(**kw):
+        return [d["id"] for d in docs.find(**kw)]
+
+    assert ids(partition="turn", order_by="at", descending=True) == ["t4", "t3", "t2", "t1"]
+    assert ids(where=[("channel", "=", "webchat")], order_by="at") == ["t1", "t3", "t4"]
+    assert ids(where=[("nlu.intent.confidence", "<", 0.5)], order_by="at") == ["t2", "t3"]
+    assert ids(where=[("or", [("branch", "=", "fallback"), ("nlu.intent.confidence", "<", 0.35)])],
+               order_by="at", descending=True) == ["t3", "t2"]
+    assert ids(where=[("text", "contains", "hello T4")]) == ["t4"]
+    assert ids(where=[("at", ">=", 20), ("at", "<", 40)], order_by="at", top=1) == ["t2"]
+    assert ids(where=[("reviewed", "defined", False), ("kind", "=", "turn")], order_by="at", top=2) == ["t1", "t2"]
+    docs.upsert({**docs.get("turn", "t1"), "reviewed": {"by": "ann"}})
+    assert ids(where=[("reviewed", "defined", True)]) == ["t1"]
+    assert docs.count(partition="turn") == 4 and docs.count(where=[("channel", "=", "sendbird")]) == 1
+    assert docs.count(where=[("channel", "=", "nobody")]) == 0

@@ -53,6 +53,7 @@ class Conversation:
     fallback_count: int = 0
     message_count: int = 0
     turns: dict[str, dict[str, Any]] = field(default_factory=dict)  # turn_id -> {"branch", "outcomes"}
+    updated_at: float = 0.0  # epoch ms of the last change (the agent inbox lists the newest first)
     etag: str | None = None
 
     # --- understand: recording and routing a turn -------------------------------------------------

@@ -34,6 +34,7 @@ def update_conversation(store: ConversationStore, new: Callable[[], Conversation
         result = mutate(conversation)
         if isinstance(result, Unchanged):
             return conversation, result.value
+        conversation.updated_at = now_ms()
         try:
             return store.save(conversation), result
         except ConflictError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
+from pathlib import Path
 
 from flask import Flask, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,8 +21,18 @@ from admin_site.config import Config
 from admin_site.services import Services, build
 
 log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_DATA, DEMO_QNA = ROOT / "training_jobs" / "data" / "demo.yml", ROOT / "devstack" / "data" / "qna.json"
 PAGES = ("dashboard", "conversations", "review", "inbox", "intents", "entities", "qna", "data", "poison", "audit",
          "users")  # one blueprint each, in admin_site/views/
+
+
+def utc(epoch: float | None, ms: bool = False) -> str:
+    """A time for the pages: `2026-12-02 17:05:09` (UTC), from epoch seconds (or milliseconds)."""
+    if epoch is None:
+        return ""
+    seconds = epoch / 1000.0 if ms else epoch
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
@@ -33,10 +44,15 @@ def create_app(config: Config | None = None, services: Services | None = None) -
                       PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=8))
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
-    app.extensions["switchboard"] = services or build(config)
+    app.extensions["switchboard"] = services = services or build(config)
+    if config.seed_demo and services.catalogue.seed(DEMO_DATA, DEMO_QNA):
+        log.info("seeded the catalogue with the demo bot (%s, %s)", DEMO_DATA.name, DEMO_QNA.name)
+    if services.accounts.count() == 0:
+        log.warning("no user yet: create the first admin with `python -m admin_site create-user NAME --role admin`")
     security.init_app(app)
     app.before_request(auth.load_user)
     app.context_processor(lambda: {"user": auth.current_user(), "nav_items": navigation.nav_items})
+    app.add_template_filter(utc)
 
     app.register_blueprint(auth.bp)
     for name in PAGES:

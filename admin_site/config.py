@@ -32,6 +32,7 @@ class Config:
     login_window_seconds: float = 60.0  # ... within this, then 429
     max_upload_bytes: int = 5 * 1024 * 1024
     trusted_proxies: int = 0  # X-Forwarded-For hops to trust (1 behind Container Apps' ingress)
+    seed_demo: bool = False  # give an empty catalogue the demo bot's intents, replies, routes and QnA
 
     @property
     def secure_cookies(self) -> bool:
@@ -69,10 +70,15 @@ ENV_NAMES = {
     "qna_project": "QNA_PROJECT", "qna_deployment": "QNA_DEPLOYMENT", "nlu_min_confidence": "NLU_MIN_CONFIDENCE",
     "login_limit": "ADMIN_LOGIN_LIMIT", "login_window_seconds": "ADMIN_LOGIN_WINDOW_SECONDS",
     "max_upload_bytes": "ADMIN_MAX_UPLOAD_BYTES", "trusted_proxies": "ADMIN_TRUSTED_PROXIES",
+    "seed_demo": "ADMIN_SEED_DEMO",
 }
 
 
 def _parse(name: str, kind: str, raw: str):
+    if kind == "bool":
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"true or false, got {raw!r}")
+        return raw.lower() in ("true", "1")
     if kind == "int":
         value = int(raw)
         if value < 0:

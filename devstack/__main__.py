@@ -2,13 +2,22 @@
 
 Starts Azurite, the Cosmos DB stand-in, the NLU service (training and promoting the demo model
 first when the registry is empty), the stand-ins of the shop, QnA and SendBird APIs, the web chat
-page and the local functions host; prints where to open them; Ctrl-C stops everything.
+page, the local functions host and the admin site; prints where to open them; Ctrl-C stops
+everything.
+
+`python -m devstack create-user NAME --role admin` creates an admin site user in the running
+stack (the password is asked for), with the stack's own settings.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
+import subprocess
+import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 from devstack.stack import ROOT, Ports, Stack, StackError
@@ -16,11 +25,18 @@ from devstack.stack import ROOT, Ports, Stack, StackError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["run"])
+    parser.add_argument("command", choices=["run", "create-user"])
+    parser.add_argument("name", nargs="?", help="create-user: the new user's name")
+    parser.add_argument("--role", choices=["viewer", "agent", "editor", "admin"], default="admin")
     parser.add_argument("--var", type=Path, default=ROOT / "var" / "devstack",
                         help="where the emulators keep their data and every process its log")
     args = parser.parse_args(argv)
     stack, ports = Stack(args.var), Ports()
+    if args.command == "create-user":
+        if not args.name:
+            parser.error("create-user needs a NAME")
+        command = [sys.executable, "-m", "admin_site", "create-user", args.name, "--role", args.role]
+        return subprocess.run(command, cwd=ROOT, env={**os.environ, **stack.admin_settings()}).returncode
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
@@ -43,8 +59,12 @@ Switchboard is running (logs in {args.var / 'logs'}):
   shop API stand-in     http://127.0.0.1:{ports.shop}/products
   QnA stand-in          http://127.0.0.1:{ports.qna}/language/:query-knowledgebases
   Azurite               blob :{ports.blob}, queue :{ports.queue};  Cosmos DB stand-in http://127.0.0.1:{ports.cosmos}
-
-Press Ctrl-C to stop.""", flush=True)
+  admin site            http://127.0.0.1:{ports.admin}/""", flush=True)
+    if _admin_users(ports) == 0:
+        print("""
+  No admin site user yet. Create the first admin (in another terminal; the password is asked for):
+      .venv/bin/python -m devstack create-user YOUR-NAME --role admin""", flush=True)
+    print("\nPress Ctrl-C to stop.", flush=True)
     while not stopping.wait(1.0):
         for name, proc in list(stack.procs.items()):
             if proc.poll() is not None:
@@ -53,6 +73,14 @@ Press Ctrl-C to stop.""", flush=True)
     print("stopping ...", flush=True)
     stack.stop_all()
     return 0
+
+
+def _admin_users(ports: Ports) -> int | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports.admin}/healthz", timeout=5) as answer:
+            return json.load(answer).get("users")
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":

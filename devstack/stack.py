@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -46,6 +47,7 @@ class Ports:
     shop: int = 7101
     qna: int = 7102
     sendbird: int = 7103
+    admin: int = 7104
 
     @classmethod
     def free(cls) -> "Ports":
@@ -121,7 +123,7 @@ def _http_ok(url: str) -> bool:
 class Stack:
     """Starts, restarts and stops the stack's processes. Services start in the order of `ORDER`."""
 
-    ORDER = ("azurite", "cosmos", "nlu", "standins", "functions")
+    ORDER = ("azurite", "cosmos", "nlu", "standins", "functions", "admin")
 
     def __init__(self, var: Path, ports: Ports = Ports(), model: Path | None = None,
                  functions_env: dict[str, str] | None = None) -> None:
@@ -165,6 +167,9 @@ class Stack:
         if name == "functions":
             cmd = [py, "-m", "devstack.functions_host", "--port", str(p.functions), "--cors", "*"]
             return cmd, self.settings, lambda: _port_open(p.functions)
+        if name == "admin":
+            cmd = [py, "-m", "gunicorn", "-c", "admin_site/gunicorn.conf.py", "admin_site.wsgi:app"]
+            return cmd, self.admin_settings(), lambda: _http_ok(f"http://127.0.0.1:{p.admin}/healthz")
         raise StackError(f"unknown service {name!r}")
 
     # ---- lifecycle --------------------------------------------------------------------------------
@@ -207,6 +212,19 @@ class Stack:
     def stop_all(self) -> None:
         for name in reversed(self.ORDER):
             self.stop(name)
+
+    def admin_settings(self) -> dict[str, str]:
+        """The admin site's settings for this stack: the function app's stores and services, its own
+        secret key (made once, kept in the var folder), the demo seed on first start."""
+        key_file = self.var / "admin-secret-key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        p = self.ports
+        return {**self.settings, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "function_app")]),
+                "ADMIN_SECRET_KEY": key_file.read_text().strip(), "ADMIN_BASE_URL": f"http://127.0.0.1:{p.admin}",
+                "ADMIN_SEED_DEMO": "true", "FUNCTIONS_URL": f"http://127.0.0.1:{p.functions}",
+                "PORT": str(p.admin), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1"}
 
     def log_path(self, name: str) -> Path:
         return self.var / "logs" / f"{name}.log"

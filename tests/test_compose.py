@@ -18,7 +18,7 @@ def compose_config() -> dict:
 
 def test_the_compose_file_is_valid_and_describes_the_whole_stack():
     services = compose_config()["services"]
-    assert {"azurite", "cosmosdb", "trainer", "inference", "nlu", "functions", "standins"} <= set(services)
+    assert {"azurite", "cosmosdb", "trainer", "inference", "nlu", "functions", "standins", "admin"} <= set(services)
     for service in services.values():
         if "build" in service:
             assert (ROOT / service["build"]["dockerfile"]).exists()
@@ -31,3 +31,14 @@ def test_the_compose_file_is_valid_and_describes_the_whole_stack():
 def test_the_function_app_gets_every_setting_in_compose():
     environment = compose_config()["services"]["functions"]["environment"]
     assert set(ENV_NAMES.values()) <= set(environment)
+
+
+def test_the_admin_site_gets_every_setting_it_reads_and_runs_as_a_non_root_user_with_a_health_check():
+    from admin_site.config import ENV_NAMES as ADMIN_SETTINGS, Config
+
+    environment = compose_config()["services"]["admin"]["environment"]
+    Config.from_env(environment)  # valid as it stands
+    assert {"ADMIN_SECRET_KEY", "COSMOS_ENDPOINT", "AzureWebJobsStorage", "FUNCTIONS_URL", "QNA_ENDPOINT"} <= set(environment)
+    assert set(environment) <= set(ADMIN_SETTINGS.values())
+    image = (ROOT / "admin_site" / "Dockerfile").read_text()
+    assert "\nUSER admin\n" in image and "HEALTHCHECK" in image

@@ -12,7 +12,7 @@ NAV = [
     ("dashboard.index", "Dashboard", "viewer", None),
     ("conversations.index", "Conversations", "viewer", None),
     ("review.index", "Review", "viewer", None),
-    ("inbox.index", "Inbox", "agent", "inbox"),
+    ("inbox.index", "Inbox", "viewer", "inbox"),
     ("intents.index", "Intents", "viewer", None),
     ("entities.index", "Entities", "viewer", None),
     ("qna.index", "QnA", "viewer", None),

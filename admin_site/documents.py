@@ -220,14 +220,13 @@ class MemoryDocuments:
     def find(self, where: Where = (), partition: str | None = None, order_by: str | None = None,
              descending: bool = False, top: int | None = None) -> list[Doc]:
         where = list(where)
-        with self._lock:
-            found = [copy.deepcopy(d) for (p, _), d in self._docs.items()
+        with self._lock:  # filter and sort the stored documents; copy only what is returned
+            found = [d for (p, _), d in self._docs.items()
                      if (partition is None or p == partition) and all(matches(d, c) for c in where)]
-        if order_by:
-            present = [d for d in found if _value(d, order_by) is not _MISSING]
-            present.sort(key=lambda d: _value(d, order_by), reverse=descending)
-            found = present
-        return found[:top] if top is not None else found
+            if order_by:
+                found = [d for d in found if _value(d, order_by) is not _MISSING]
+                found.sort(key=lambda d: _value(d, order_by), reverse=descending)
+            return [copy.deepcopy(d) for d in (found[:top] if top is not None else found)]
 
     def count(self, where: Where = (), partition: str | None = None) -> int:
         return len(self.find(where, partition))

@@ -56,8 +56,8 @@ class UserAlreadyExists(ValueError):
 class Accounts:
     """Users (container `users`, partition /id) and login failures (container `throttle`)."""
 
-    def __init__(self, users: Documents, throttle: Documents) -> None:
-        self._users, self._throttle = users, throttle
+    def __init__(self, users: Documents, throttle: Documents, hasher: PasswordHasher = _hasher) -> None:
+        self._users, self._throttle, self._hasher = users, throttle, hasher
 
     # ---- users ---------------------------------------------------------------------------------
     def get(self, name: str) -> User | None:
@@ -74,7 +74,7 @@ class Accounts:
         problem = name_problem(name) or password_problem(password) or (None if role in ROLES else "unknown role")
         if problem:
             raise ValueError(problem)
-        doc = {"id": name, "role": role, "password": _hasher.hash(password), "disabled": False,
+        doc = {"id": name, "role": role, "password": self._hasher.hash(password), "disabled": False,
                "session_epoch": 0, "created_by": by, "created_at": time.time()}
         try:
             return _user(self._users.save(doc, etag=None))
@@ -98,7 +98,7 @@ class Accounts:
             if disabled is not None:
                 changed["disabled"] = disabled
             if password is not None:
-                changed["password"] = _hasher.hash(password)
+                changed["password"] = self._hasher.hash(password)
             try:
                 return _user(self._users.save(changed, etag=doc["_etag"]))
             except Conflict:
@@ -109,10 +109,10 @@ class Accounts:
         """The user, if the password is theirs and the account is enabled."""
         doc = self._users.get(name, name) if name else None
         if doc is None:
-            _hasher.hash(password or "-")  # the same work either way: no user-name oracle by timing
+            self._hasher.hash(password or "-")  # the same work either way: no user-name oracle by timing
             return None
         try:
-            _hasher.verify(doc["password"], password or "")
+            self._hasher.verify(doc["password"], password or "")
         except (VerificationError, InvalidHashError):
             return None
         user = _user(doc)

@@ -7,7 +7,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -22,8 +22,15 @@ def init_app(app: Flask) -> None:
     app.after_request(_headers)
     app.register_error_handler(CSRFError, lambda e: _error(400, "The form's security token is missing or "
                                                                 "expired: reload the page and try again."))
+    app.register_error_handler(RequestEntityTooLarge, lambda e: _error(413, "The upload is larger than the "
+                                                                       f"{_megabytes(app)} limit."))
     app.register_error_handler(HTTPException, lambda e: _error(e.code or 500, e.description or e.name))
     app.register_error_handler(Exception, _unexpected)
+
+
+def _megabytes(app: Flask) -> str:
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    return f"{limit / 1048576:g} MB"
 
 
 def _headers(response):

@@ -3,16 +3,23 @@ user of each role, and a client that logs in and carries the CSRF token as the p
 from __future__ import annotations
 
 import pytest
+from argon2 import PasswordHasher
 
 from admin_site import create_app
-from admin_site.accounts import ROLES
+from admin_site.accounts import ROLES, THROTTLE, USERS, Accounts
 from admin_site.services import build
 from adminclient import PASSWORD, Client, make_config
+
+
+# Argon2 at its lowest cost: the tests check the behaviour, not the hash's strength (production keeps
+# argon2-cffi's defaults).
+FAST_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.fixture
 def services():
     svc = build(make_config())
+    svc.accounts = Accounts(svc.documents[USERS], svc.documents[THROTTLE], hasher=FAST_HASH)
     for role in ROLES:
         svc.accounts.create(role, role, PASSWORD, by="test")  # a user named after each role
     return svc

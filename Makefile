@@ -24,6 +24,8 @@ $(STAMP): $(REQS)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p admin_site/static/vendor  # the admin site serves its charting library itself (no CDN)
+	cp node_modules/chart.js/dist/chart.umd.js node_modules/chart.js/dist/chart.umd.js.map admin_site/static/vendor/
 	touch $@
 
 run: install

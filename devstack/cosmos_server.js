@@ -13,6 +13,35 @@ const fs = require("fs");
 const path = require("path");
 const { createHttpServer, createHttpsServer } = require("@vercel/cosmosdb-server");
 
+// The query engine (@zeit/cosmosdb-query) builds FROM and JOIN as reduce(($, c) => [...$, {c}], []),
+// which copies the accumulator for every document: O(n^2) per query (100,000 turns: a minute, the
+// server answering nothing else meanwhile). Rewrite those reducers to push onto the accumulator: the
+// same results, in O(n).
+const transformerModule = require("@zeit/cosmosdb-query/lib/transformer");
+function pushing(body) {
+  if (body.type === "ConditionalExpression") {
+    return { ...body, consequent: pushing(body.consequent), alternate: pushing(body.alternate) };
+  }
+  if (body.type !== "ArrayExpression" || !body.elements.length) return body;
+  const [first, ...rest] = body.elements;
+  if (!first || first.type !== "SpreadElement" || first.argument.type !== "Identifier" || first.argument.name !== "$") {
+    return body;
+  }
+  const acc = { type: "Identifier", name: "$" };
+  const push = { type: "MemberExpression", object: acc, property: { type: "Identifier", name: "push" } };
+  return { type: "SequenceExpression", expressions: [{ type: "CallExpression", callee: push, arguments: rest }, acc] };
+}
+function linear(node) {
+  if (!node || typeof node !== "object") return node;
+  if (Array.isArray(node)) return node.map(linear);
+  for (const key of Object.keys(node)) node[key] = linear(node[key]);
+  if (node.type === "ArrowFunctionExpression" && node.params.length === 2 && node.params[0].type === "Identifier"
+      && node.params[0].name === "$") node.body = pushing(node.body);
+  return node;
+}
+const originalTransform = transformerModule.default;
+transformerModule.default = (ast) => linear(originalTransform(ast));
+
 const USAGE =
   "usage: node devstack/cosmos_server.js PORT [HOST] [--tls] [--data PATH] [--snapshot-seconds N]";
 const positional = [];

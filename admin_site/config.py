@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, fields
 from urllib.parse import urlparse
 
+from core.settings import parse_value
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names every one."""
@@ -84,14 +86,4 @@ def _parse(name: str, kind: str, raw: str):
         if value < 0:
             raise ValueError(f"must not be negative, got {raw}")
         return value
-    if kind == "float":
-        value = float(raw)
-        if value < 0:
-            raise ValueError(f"must not be negative, got {raw}")
-        return value
-    if name.endswith(("_url", "_endpoint")):
-        parsed = urlparse(raw)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"not an http(s) URL: {raw!r}")
-        return raw.rstrip("/")
-    return raw
+    return parse_value(name, kind, raw)  # floats, URLs and text as the function app reads them

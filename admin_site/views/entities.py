@@ -4,12 +4,13 @@ the values it takes). Created and edited with the ETag they were opened with; de
 examples still annotate is refused with where, unless confirmed."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from admin_site import catalogue as cat
 from admin_site.auth import requires
 from admin_site.documents import Conflict, Doc
 from admin_site.services import services
+from admin_site.views import stored
 
 bp = Blueprint("entities", __name__, url_prefix="/entities")
 EMPTY_FORM = {"name": "", "synonyms": "", "lookups": "", "etag": ""}
@@ -82,17 +83,11 @@ def _show(doc: Doc, status: int = 200, **state):
                            usage=sorted(usage.items()), used=sum(usage.values()), **state), status
 
 
-def _stored(name: str) -> Doc:
-    doc = services().catalogue.get(cat.ENTITY, name)
-    if doc is None:
-        abort(404, f"there is no entity {name!r}")
-    return doc
-
 
 @bp.get("/<name>")
 @requires("viewer")
 def show(name: str):
-    return _show(_stored(name))
+    return _show(stored(cat.ENTITY, name))
 
 
 @bp.post("/<name>")
@@ -123,7 +118,7 @@ def delete(name: str):
         changed = store.delete_entity(name, request.form.get("etag") or None, g.user.name,
                                       request.form.get("confirm") == "yes")
     except cat.Invalid as e:
-        return _show(_stored(name), 400, delete_problems=e.problems)
+        return _show(stored(cat.ENTITY, name), 400, delete_problems=e.problems)
     except Conflict as e:
         if e.current is None:
             flash(f"{name} was already deleted.")

@@ -14,6 +14,7 @@ from admin_site import catalogue as cat
 from admin_site.auth import requires
 from admin_site.documents import Conflict, Doc
 from admin_site.services import services
+from admin_site.views import stored
 
 bp = Blueprint("intents", __name__, url_prefix="/intents")
 PAGE_SIZE = 100  # examples listed per page on an intent's page
@@ -144,17 +145,11 @@ def _show(doc: Doc, status: int = 200, **state):
         segments=cat.segments, route_label=route_label, **state), status
 
 
-def _stored(name: str) -> Doc:
-    doc = services().catalogue.get(cat.INTENT, name)
-    if doc is None:
-        abort(404, f"there is no intent {name!r}")
-    return doc
-
 
 @bp.get("/<name>")
 @requires("viewer")
 def show(name: str):
-    return _show(_stored(name))
+    return _show(stored(cat.INTENT, name))
 
 
 @bp.post("/<name>")
@@ -202,7 +197,7 @@ def rename(name: str):
     try:
         saved = store.rename_intent(name, new, request.form.get("etag", ""), g.user.name)
     except cat.Invalid as e:
-        return _show(_stored(name), 400, rename_problems=e.problems, new_name=new)
+        return _show(stored(cat.INTENT, name), 400, rename_problems=e.problems, new_name=new)
     except Conflict as e:
         if e.current is None:
             abort(404, f"there is no intent {name!r} any more: someone deleted or renamed it")
@@ -221,7 +216,7 @@ def delete(name: str):
     try:
         gone = store.delete_intent(name, request.form.get("etag") or None, request.form.get("confirm") == "yes")
     except cat.Invalid as e:
-        return _show(_stored(name), 400, delete_problems=e.problems)
+        return _show(stored(cat.INTENT, name), 400, delete_problems=e.problems)
     except Conflict as e:
         if e.current is None:
             flash(f"{name} was already deleted.")
@@ -238,7 +233,7 @@ def delete(name: str):
 @bp.post("/<name>/replies")
 @requires("editor")
 def replies(name: str):
-    store, doc = services().catalogue, _stored(name)
+    store, doc = services().catalogue, stored(cat.INTENT, name)
     branch = request.form.get("branch", "")
     known = cat.branch_templates().get(branch)
     if known is None:

@@ -45,7 +45,7 @@ class Settings:
                     problems.append(f"{name} is not set")
                 continue
             try:
-                values[field.name] = _parse(field.name, field.type, raw)
+                values[field.name] = parse_value(field.name, field.type, raw)
             except ValueError as e:
                 problems.append(f"{name}: {e}")
         if problems:
@@ -86,7 +86,10 @@ ENV_NAMES = {
 }
 
 
-def _parse(name: str, kind: str, raw: str):
+def parse_value(name: str, kind: str, raw: str):
+    """A setting's text as its value, by its type and name (a float is not negative, a confidence is
+    at most 1, a URL or endpoint is http(s)); ValueError says what is wrong. The admin site reads its
+    settings with it too."""
     if name in CHOICES and raw not in CHOICES[name]:
         raise ValueError(f"choose one of {', '.join(CHOICES[name])}, got {raw!r}")
     if kind == "float":

@@ -8,7 +8,7 @@ HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_M
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
            inference_container/requirements.txt nlu/requirements.txt admin_site/requirements.txt
 
-.PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport clean
+.PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -34,7 +34,7 @@ run: install
 test: install
 	$(PY) -m pytest
 
-bench: bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport
+bench: bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin
 
 bench-quality: install
 	$(PY) bench/quality.py
@@ -54,6 +54,9 @@ bench-workers: install
 
 bench-transport: install
 	$(PY) bench/transport.py
+
+bench-admin: install
+	$(PY) bench/admin.py
 
 clean:
 	rm -rf .venv node_modules .pytest_cache

@@ -362,5 +362,43 @@ def holdout(examples: list[Example], fraction: float, seed: int) -> tuple[list[E
     return train, val
 
 
+GATE_FRACTION = 0.15  # of each intent's examples, held out for the gate
+GATE_MIN_TRAIN = 4  # an intent keeps at least this many examples for training
+
+
+def gate_split(examples: list[Example], fraction: float = GATE_FRACTION) -> tuple[list[Example], list[Example]]:
+    """(train, held out): the held-out set of a catalogue, never trained on.
+
+    An example is held out when the hash of its normalised text falls in the bottom `fraction`, so
+    its place does not depend on the rest of the catalogue: adding examples does not move an old one
+    into training (save the one pick of an intent that had no draw under `fraction`), and two versions trained from two states of the catalogue are both scored on
+    examples neither saw. An intent keeps at least GATE_MIN_TRAIN examples for training, and one
+    with more than that has at least one held out (its lowest draw), so that the gate can score it.
+    """
+    def draw(e: Example) -> float:
+        key = " ".join(e.text.lower().split()).encode()
+        return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2 ** 64
+
+    by_intent: dict[str, list[Example]] = defaultdict(list)
+    for e in examples:
+        by_intent[e.intent].append(e)
+    held: set[int] = set()
+    for items in by_intent.values():
+        ranked = sorted(items, key=draw)
+        room = max(0, len(items) - GATE_MIN_TRAIN)
+        picked = [e for e in ranked if draw(e) < fraction][:room] or ranked[:min(1, room)]
+        held.update(id(e) for e in picked)
+    return [e for e in examples if id(e) not in held], [e for e in examples if id(e) in held]
+
+
+def with_test_split(splits: dict[str, list[Example]]) -> dict[str, list[Example]]:
+    """The splits with a `test` split: the data's own or, for a catalogue, its gate's held-out set
+    (what `train` never trains on and the gate scores both versions on)."""
+    if splits.get("test"):
+        return dict(splits)
+    train, held_out = gate_split(splits["train"])
+    return {**splits, "train": train, "test": held_out}
+
+
 def intent_counts(examples: list[Example]) -> Counter:
     return Counter(e.intent for e in examples)

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterable, Protocol
 
@@ -38,6 +39,8 @@ class Store(Protocol):
     def put_file(self, key: str, path: Path) -> None: ...
     def get_file(self, key: str, path: Path) -> None: ...
     def list(self, prefix: str) -> Iterable[str]: ...
+    def put_bytes(self, key: str, data: bytes) -> None: ...  # unconditional
+    def url(self, key: str) -> str: ...  # where the object is, for a job that reads it elsewhere
 
 
 def parse_version(v: str) -> tuple[int, int, int]:
@@ -190,11 +193,58 @@ class LocalStore:
         except FileNotFoundError:
             raise RegistryError(f"{self.root}: missing {key}") from None
 
+    def put_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def url(self, key: str) -> str:
+        return self._path(key).resolve().as_uri()
+
     def list(self, prefix: str) -> Iterable[str]:
         base = self._path(prefix)
         if not base.exists():
             return []
         return [p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file()]
+
+
+class MemoryStore:
+    """The stores' in-memory twin (unit tests, the admin site without Storage)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+
+    def read(self, key: str) -> tuple[bytes, str] | None:
+        data = self.objects.get(key)
+        return None if data is None else (data, hashlib.sha256(data).hexdigest())
+
+    def write(self, key: str, data: bytes, etag: str | None) -> str:
+        with self.lock:
+            current = self.read(key)
+            if (current is None) != (etag is None) or (current and current[1] != etag):
+                raise Conflict(f"{key} changed since it was read")
+            self.objects[key] = bytes(data)
+        return hashlib.sha256(data).hexdigest()
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.objects[key] = bytes(data)
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.put_bytes(key, Path(path).read_bytes())
+
+    def get_file(self, key: str, path: Path) -> None:
+        if key not in self.objects:
+            raise RegistryError(f"memory store: missing {key}")
+        Path(path).write_bytes(self.objects[key])
+
+    def list(self, prefix: str) -> Iterable[str]:
+        return [k for k in list(self.objects) if k.startswith(prefix)]
+
+    def url(self, key: str) -> str:
+        return f"memory://{key}"
 
 
 class BlobStore:
@@ -244,26 +294,37 @@ class BlobStore:
     def list(self, prefix: str) -> Iterable[str]:
         return [b.name for b in self.container.list_blobs(name_starts_with=prefix)]
 
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.container.get_blob_client(key).upload_blob(data, overwrite=True)
+
+    def url(self, key: str) -> str:
+        return self.container.get_blob_client(key).url
+
 
 CONNECTION_SETTINGS = ("NLU_REGISTRY_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING", "AzureWebJobsStorage")
 
 
-def open_registry(location: str) -> Registry:
-    """`azure://<container>` (connection string from the environment) or a local folder."""
+def open_store(location: str, connection: str | None = None) -> LocalStore | BlobStore:
+    """`azure://<container>` (the connection string given, or from the environment; the container
+    created if missing) or a local folder."""
     if location.startswith("azure://"):
+        from azure.core.exceptions import ResourceExistsError
         from azure.storage.blob import BlobServiceClient
 
         container_name = location.removeprefix("azure://").strip("/")
-        conn = next((os.environ[s] for s in CONNECTION_SETTINGS if os.environ.get(s)), None)
+        conn = connection or next((os.environ[s] for s in CONNECTION_SETTINGS if os.environ.get(s)), None)
         if not conn:
             raise RegistryError(f"{location}: set one of {', '.join(CONNECTION_SETTINGS)}")
-        from azure.core.exceptions import ResourceExistsError
-
         container = BlobServiceClient.from_connection_string(conn).get_container_client(container_name)
         try:
             container.create_container()
         except ResourceExistsError:
             pass
-        return Registry(BlobStore(container), location)
-    root = location.removeprefix("file://")
-    return Registry(LocalStore(root), root)
+        return BlobStore(container)
+    return LocalStore(location.removeprefix("file://"))
+
+
+def open_registry(location: str, connection: str | None = None) -> Registry:
+    """`azure://<container>` (connection string given or from the environment) or a local folder."""
+    store = open_store(location, connection)
+    return Registry(store, location if isinstance(store, BlobStore) else str(store.root))

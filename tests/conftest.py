@@ -13,21 +13,24 @@ from helpers import DEMO_DATA, ROOT, run_cli, stop_process, wait_for_port
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory) -> str:
-    """Connection string of a fresh Azurite blob service (the npm package, a real server)."""
-    binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
+    """Connection string of a fresh Azurite (the npm package, a real server): blobs and queues."""
+    binary = ROOT / "node_modules" / ".bin" / "azurite"
     if not binary.exists():
         pytest.fail("Azurite is not installed: run `make install` (npm ci)")
-    port = free_port()
+    blob, queue, table = free_port(), free_port(), free_port()
     workdir = tmp_path_factory.mktemp("azurite")
     proc = subprocess.Popen(
-        [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(workdir),
-         "--skipApiVersionCheck", "--silent", "--loose"],
+        [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1",
+         "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table), "--location",
+         str(workdir), "--skipApiVersionCheck", "--silent", "--loose", "--disableTelemetry"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_port(port)
+        wait_for_port(blob)
+        wait_for_port(queue)
         yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-               f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+               f"BlobEndpoint=http://127.0.0.1:{blob}/devstoreaccount1;"
+               f"QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;")
     finally:
         stop_process(proc)
 

@@ -136,3 +136,14 @@ def test_unknown_path_and_extension(tmp_path):
     with pytest.raises(DataError, match="unknown data format"):
         data.load(write(tmp_path, "x.txt", "hi"))
 
+
+
+def test_the_gate_split_holds_out_a_fixed_share_that_more_data_never_moves_into_training():
+    examples = data.load(DEMO_DATA).splits["train"]
+    train, held = data.gate_split(examples)
+    assert len(train) + len(held) == len(examples) and 0.1 < len(held) / len(examples) < 0.25
+    assert {e.intent for e in held} == {e.intent for e in examples}  # every intent can be scored
+    grown = examples + [Example(f"one more way to say hello number {i}", "greeting", ()) for i in range(40)]
+    assert {e.text for e in held} <= {e.text for e in data.gate_split(grown)[1]}
+    few = [Example(t, "tiny", ()) for t in ("a b", "c d", "e f", "g h")]  # four: all kept for training
+    assert data.gate_split(few) == (few, [])

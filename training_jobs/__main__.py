@@ -7,6 +7,10 @@
     python -m training_jobs rollback [--registry LOC]
     python -m training_jobs versions [--registry LOC]
     python -m training_jobs bootstrap --data PATH --out DIR [--registry LOC]
+    python -m training_jobs worker
+
+The worker takes training requests from the `training-requests` queue (settings from the
+environment: training_jobs/worker.py).
 
 A registry LOC is a folder or azure://CONTAINER (connection string from the environment); it
 defaults to $NLU_REGISTRY. Under `horovodrun`, `train` runs data-parallel across the ranks.
@@ -53,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
             r.add_argument("--data", required=True)
             r.add_argument("--out", required=True, help="the artifact folder (trained there when missing)")
             r.add_argument("--seed", type=int, default=13)
+    sub.add_parser("worker", help="run the training worker: requests from the training-requests queue "
+                                  "-> data set -> training -> register -> gate -> promote -> notify")
     return p
 
 
@@ -159,7 +165,13 @@ def _bootstrap(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "register": _register, "promote": _promote,
+def _worker(args) -> int:
+    from .worker import main as worker_main
+
+    return worker_main()
+
+
+COMMANDS = {"worker": _worker, "train": _train, "evaluate": _evaluate, "register": _register, "promote": _promote,
             "rollback": _rollback, "versions": _versions, "bootstrap": _bootstrap}
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ class Horovod:
         import horovod.tensorflow.keras as hvd
 
         hvd.init()
+        pin_gpu(hvd.local_rank())
         self.hvd = hvd
         self.rank, self.size = hvd.rank(), hvd.size()
 
@@ -45,6 +46,17 @@ class Horovod:
         import tensorflow as tf
 
         return float(self.hvd.allreduce(tf.constant(value, tf.float32), op=self.hvd.Average))
+
+
+def pin_gpu(local_rank: int) -> None:
+    """One GPU per rank on a multi-GPU node (Horovod's recipe); nothing on a machine without one."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    if gpus:
+        tf.config.set_visible_devices(gpus[local_rank % len(gpus)], "GPU")
 
 
 def context() -> Single | Horovod:

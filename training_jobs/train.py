@@ -28,6 +28,7 @@ from nlu.tokenizer import WordPieceTokenizer
 
 from .distributed import context
 from .evaluate import evaluate, headline, predict
+from .backends import PROGRESS
 from .metrics import choose_threshold
 from .model import ModelConfig
 
@@ -61,7 +62,7 @@ def resolve_schedule(cfg: TrainConfig, n_examples: int) -> TrainConfig:
 
 
 def prepare_splits(dataset: Dataset, cfg: TrainConfig) -> tuple[dict[str, list[Example]], str]:
-    splits = dict(dataset.splits)
+    splits = data_mod.with_test_split(dataset.splits)  # a catalogue: the gate's held-out set
     if not splits.get("val"):
         splits["train"], splits["val"] = data_mod.holdout(splits["train"], cfg.val_fraction, cfg.seed)
     has_oos = any(e.intent == OOS for e in splits["train"])
@@ -158,9 +159,10 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
     initial = [v.numpy() for v in model.trainable_variables]
     started = time.perf_counter()
     verbose = (1 if sys.stdout.isatty() else 2) if dist.rank == 0 else 0
+    progress = [Progress(splits["val"], tokenizer, intent_index, cfg.epochs)] if dist.rank == 0 else []
     history = model.fit(
         stream, steps_per_epoch=steps, epochs=cfg.epochs, verbose=verbose,
-        callbacks=dist.callbacks(),
+        callbacks=dist.callbacks() + progress,
     )
     train_seconds = time.perf_counter() - started
     if cfg.ema is not None:
@@ -217,6 +219,33 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
     return metrics
 
 
+def Progress(val: list[Example], tokenizer: WordPieceTokenizer, intent_index: dict, epochs: int):
+    """A Keras callback printing `PROGRESS {json}` lines (epoch, loss, validation intent accuracy of
+    the raw weights), about 20 per run: the training worker shows them on the Models page."""
+    import tensorflow as tf
+
+    every = max(1, epochs // 20)
+    val = [e for e in val if e.intent in intent_index]
+    ids = [[p.id for p in tokenizer.tokenize(e.text)] or [0] for e in val]
+    x = np.zeros((len(ids), max((len(r) for r in ids), default=1)), np.int32)
+    for i, row in enumerate(ids):
+        x[i, :len(row)] = row
+    gold = np.array([intent_index[e.intent] for e in val])
+
+    class _Progress(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            done = epoch + 1
+            if done % every and done != epochs:
+                return
+            line = {"epoch": done, "epochs": epochs, "loss": round(float((logs or {}).get("loss", 0.0)), 4)}
+            if len(val):
+                intents = self.model(x, training=False)[0] if x.size else None
+                line["val_intent_accuracy"] = round(float(np.mean(np.argmax(intents, -1) == gold)), 4)
+            print(PROGRESS + json.dumps(line), flush=True)
+
+    return _Progress()
+
+
 def unbias_moving_average(model, initial: list[np.ndarray], initial_share: float) -> None:
     """Keras starts the weights' moving average from the initial weights, which keep a share of
     momentum**steps in it: half the average after 700 steps at 0.999. Remove that share, as Adam
@@ -248,7 +277,11 @@ def pick_threshold(val: list[Example], parsed: list[dict]) -> float:
         else:
             conf_in.append(top["confidence"])
             correct.append(top["name"] == e.intent)
-    return choose_threshold(conf_in, correct, conf_oos)
+    threshold = choose_threshold(conf_in, correct, conf_oos)
+    # the rule depends on how many out-of-scope examples validation has (metrics.MIN_OOS_EXAMPLES)
+    log.info("out-of-scope threshold %.4f from %d in-scope (%d right) and %d out-of-scope validation examples",
+             threshold, len(conf_in), sum(correct), len(conf_oos))
+    return threshold
 
 
 def write_json(path: Path, obj) -> None:

@@ -23,8 +23,8 @@ from admin_site.services import Services, build
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA, DEMO_QNA = ROOT / "training_jobs" / "data" / "demo.yml", ROOT / "devstack" / "data" / "qna.json"
-PAGES = ("dashboard", "conversations", "review", "inbox", "intents", "entities", "qna", "data", "poison", "audit",
-         "users")  # one blueprint each, in admin_site/views/
+PAGES = ("dashboard", "conversations", "review", "inbox", "intents", "entities", "qna", "data", "models", "poison",
+         "audit", "users")  # one blueprint each, in admin_site/views/
 
 
 def utc(epoch: float | None, ms: bool = False) -> str:

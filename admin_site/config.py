@@ -35,6 +35,8 @@ class Config:
     max_upload_bytes: int = 5 * 1024 * 1024
     trusted_proxies: int = 0  # X-Forwarded-For hops to trust (1 behind Container Apps' ingress)
     seed_demo: bool = False  # give an empty catalogue the demo bot's intents, replies, routes and QnA
+    nlu_registry: str = "azure://models"  # the model registry (with storage_connection): the Models page
+    training_store: str = "azure://training"  # training jobs, snapshots and data sets
 
     @property
     def secure_cookies(self) -> bool:
@@ -72,7 +74,7 @@ ENV_NAMES = {
     "qna_project": "QNA_PROJECT", "qna_deployment": "QNA_DEPLOYMENT", "nlu_min_confidence": "NLU_MIN_CONFIDENCE",
     "login_limit": "ADMIN_LOGIN_LIMIT", "login_window_seconds": "ADMIN_LOGIN_WINDOW_SECONDS",
     "max_upload_bytes": "ADMIN_MAX_UPLOAD_BYTES", "trusted_proxies": "ADMIN_TRUSTED_PROXIES",
-    "seed_demo": "ADMIN_SEED_DEMO",
+    "seed_demo": "ADMIN_SEED_DEMO", "nlu_registry": "NLU_REGISTRY", "training_store": "TRAINING_STORE",
 }
 
 

@@ -17,6 +17,7 @@ NAV = [
     ("entities.index", "Entities", "viewer", None),
     ("qna.index", "QnA", "viewer", None),
     ("data.index", "Import / export", "viewer", None),
+    ("models.index", "Models", "viewer", None),
     ("poison.index", "Poison queues", "viewer", "poison"),
     ("audit.index", "Audit log", "viewer", None),
     ("users.index", "Users", "admin", None),

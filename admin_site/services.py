@@ -18,6 +18,7 @@ from admin_site.qna_publish import make_publisher
 from admin_site.queues import make_queues
 from core.cosmos import CONVERSATIONS, OUTBOX, TURNS, translated
 from core.transport import azure_transport
+from nlu.training import Training, make_training
 
 # container -> partition key: the admin site's own, and the function app's that it reads
 CONTAINERS = {CATALOGUE: "/kind", USERS: "/id", THROTTLE: "/id", AUDIT: "/day", "rollups": "/kind",
@@ -34,6 +35,7 @@ class Services:
     queues: Any = None  # admin_site.queues: the poison queues
     functions: Any = None  # admin_site.functions_api: agent replies and release
     qna: Any = None  # admin_site.qna_publish: publishing QnA pairs
+    training: Training | None = None  # nlu.training: the registry, training jobs and their queue
 
 
 def build(config: Config) -> Services:
@@ -49,7 +51,8 @@ def build(config: Config) -> Services:
     return Services(config=config, accounts=Accounts(documents[USERS], documents[THROTTLE]),
                     audit=AuditLog(documents[AUDIT]), catalogue=CatalogueStore(documents[CATALOGUE]),
                     documents=documents, queues=make_queues(config), functions=make_functions(config),
-                    qna=make_publisher(config))
+                    qna=make_publisher(config),
+                    training=make_training(config.storage_connection, config.training_store, config.nlu_registry))
 
 
 def services() -> Services:

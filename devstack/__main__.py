@@ -2,7 +2,7 @@
 
 Starts Azurite, the Cosmos DB stand-in, the NLU service (training and promoting the demo model
 first when the registry is empty), the stand-ins of the shop, QnA and SendBird APIs, the web chat
-page, the local functions host and the admin site; prints where to open them; Ctrl-C stops
+page, the local functions host, the admin site and the training worker; prints where to open them; Ctrl-C stops
 everything.
 
 `python -m devstack create-user NAME --role admin` creates an admin site user in the running
@@ -59,7 +59,9 @@ Switchboard is running (logs in {args.var / 'logs'}):
   shop API stand-in     http://127.0.0.1:{ports.shop}/products
   QnA stand-in          http://127.0.0.1:{ports.qna}/language/:query-knowledgebases
   Azurite               blob :{ports.blob}, queue :{ports.queue};  Cosmos DB stand-in http://127.0.0.1:{ports.cosmos}
-  admin site            http://127.0.0.1:{ports.admin}/""", flush=True)
+  admin site            http://127.0.0.1:{ports.admin}/  (Models: /models/, where Train runs the worker)
+  training worker       python -m training_jobs worker: 2 Horovod processes here (log: {stack.log_path('trainer')})""",
+          flush=True)
     if _admin_users(ports) == 0:
         print("""
   No admin site user yet. Create the first admin (in another terminal; the password is asked for):

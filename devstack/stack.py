@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NODE_BIN = ROOT / "node_modules" / ".bin"
 DEMO_DATA = ROOT / "training_jobs" / "data" / "demo.yml"
 REGISTRY = "azure://models"
+TRAINING_STORE = "azure://training"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 
@@ -123,7 +124,7 @@ def _http_ok(url: str) -> bool:
 class Stack:
     """Starts, restarts and stops the stack's processes. Services start in the order of `ORDER`."""
 
-    ORDER = ("azurite", "cosmos", "nlu", "standins", "functions", "admin")
+    ORDER = ("azurite", "cosmos", "nlu", "standins", "functions", "admin", "trainer")
 
     def __init__(self, var: Path, ports: Ports = Ports(), model: Path | None = None,
                  functions_env: dict[str, str] | None = None) -> None:
@@ -170,6 +171,9 @@ class Stack:
         if name == "admin":
             cmd = [py, "-m", "gunicorn", "-c", "admin_site/gunicorn.conf.py", "admin_site.wsgi:app"]
             return cmd, self.admin_settings(), lambda: _http_ok(f"http://127.0.0.1:{p.admin}/healthz")
+        if name == "trainer":
+            cmd = [py, "-m", "training_jobs", "worker"]
+            return cmd, self.trainer_settings(), lambda: "waiting for requests" in self.log_path(name).read_text()
         raise StackError(f"unknown service {name!r}")
 
     # ---- lifecycle --------------------------------------------------------------------------------
@@ -224,7 +228,14 @@ class Stack:
         return {**self.settings, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "function_app")]),
                 "ADMIN_SECRET_KEY": key_file.read_text().strip(), "ADMIN_BASE_URL": f"http://127.0.0.1:{p.admin}",
                 "ADMIN_SEED_DEMO": "true", "FUNCTIONS_URL": f"http://127.0.0.1:{p.functions}",
-                "PORT": str(p.admin), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1"}
+                "PORT": str(p.admin), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
+                "NLU_REGISTRY": REGISTRY, "TRAINING_STORE": TRAINING_STORE}
+
+    def trainer_settings(self) -> dict[str, str]:
+        """The training worker's: the queue and stores of this stack, 2 Horovod processes here."""
+        return {"AzureWebJobsStorage": storage_connection(self.ports), "NLU_REGISTRY": REGISTRY,
+                "TRAINING_STORE": TRAINING_STORE, "TRAINING_BACKEND": "local", "TRAINING_PROCESSES": "2",
+                "TRAINING_WORK_DIR": str(self.var / "training"), "ADMIN_BASE_URL": f"http://127.0.0.1:{self.ports.admin}"}
 
     def log_path(self, name: str) -> Path:
         return self.var / "logs" / f"{name}.log"

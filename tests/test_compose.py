@@ -42,3 +42,18 @@ def test_the_admin_site_gets_every_setting_it_reads_and_runs_as_a_non_root_user_
     assert set(environment) <= set(ADMIN_SETTINGS.values())
     image = (ROOT / "admin_site" / "Dockerfile").read_text()
     assert "\nUSER admin\n" in image and "HEALTHCHECK" in image
+
+
+def test_the_training_worker_is_a_service_that_takes_the_admin_sites_requests():
+    from training_jobs.worker import ENV, WorkerSettings
+
+    services = compose_config()["services"]
+    worker = services["training-worker"]
+    assert worker["command"] == ["worker"] and worker["build"]["dockerfile"] == "training_jobs/Dockerfile"
+    settings = WorkerSettings.from_env(worker["environment"])  # valid as it stands
+    assert set(worker["environment"]) <= {setting for setting, _ in ENV.values()}
+    admin = services["admin"]["environment"]
+    # the worker reads the requests, stores and registry the admin site writes
+    assert (settings.store, settings.registry) == (admin["TRAINING_STORE"], admin["NLU_REGISTRY"])
+    assert settings.storage_connection == admin["AzureWebJobsStorage"]
+    assert "HOROVOD_WITH_GLOO=1" in (ROOT / "training_jobs" / "Dockerfile").read_text()  # the local back-end

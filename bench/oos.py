@@ -41,20 +41,9 @@ SMALL = (30, 100, 300)
 DRAWS = 200
 
 
-def old_rule(in_scope_conf: Sequence[float], in_scope_correct: Sequence[bool], oos_conf: Sequence[float],
-             max_in_scope_drop: float = 0.01) -> float:
+def old_rule(in_scope_conf: Sequence[float], in_scope_correct: Sequence[bool], oos_conf: Sequence[float]) -> float:
     """choose_threshold before this change: the highest threshold losing at most 1 point, oos or not."""
-    n = len(in_scope_conf)
-    if not n:
-        return 0.0
-    floor = sum(in_scope_correct) / n - max_in_scope_drop
-    best = 0.0
-    for t in sorted(set(round(c, 4) for c in list(in_scope_conf) + list(oos_conf))):
-        kept = sum(ok and c >= t for c, ok in zip(in_scope_conf, in_scope_correct)) / n
-        if kept < floor:
-            break
-        best = t
-    return best
+    return choose_threshold(in_scope_conf, in_scope_correct, oos_conf, min_oos_examples=0)
 
 
 RULES = {"no threshold": lambda *_: 0.0, "old": old_rule, "new": choose_threshold}

@@ -70,7 +70,8 @@ NO_OOS_MAX_DROP = 0.002
 
 
 def choose_threshold(in_scope_conf: Sequence[float], in_scope_correct: Sequence[bool],
-                     oos_conf: Sequence[float], max_in_scope_drop: float = 0.01) -> float:
+                     oos_conf: Sequence[float], max_in_scope_drop: float = 0.01,
+                     min_oos_examples: int = MIN_OOS_EXAMPLES) -> float:
     """Confidence threshold from a validation split: guesses less confident than it are out of scope.
 
     A wrongly rejected request costs a customer more than a missed out-of-scope one, so the threshold
@@ -92,8 +93,8 @@ def choose_threshold(in_scope_conf: Sequence[float], in_scope_correct: Sequence[
     if not n:
         return 0.0
     n_oos = len(oos_conf)
-    if n_oos < MIN_OOS_EXAMPLES:
-        budget = NO_OOS_MAX_DROP + (max_in_scope_drop - NO_OOS_MAX_DROP) * n_oos / MIN_OOS_EXAMPLES
+    if n_oos < min_oos_examples:  # 0: the protocol's rule whatever the count (what the rule was before)
+        budget = NO_OOS_MAX_DROP + (max_in_scope_drop - NO_OOS_MAX_DROP) * n_oos / min_oos_examples
         right = sorted(round(c, 4) for c, ok in zip(in_scope_conf, in_scope_correct) if ok)
         j = int(budget * (len(right) + 1) + 1e-9)  # 0.002 * 500 is 1, whatever the rounding
         return right[j - 1] if j else 0.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 from azure.core.exceptions import AzureError
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
@@ -300,17 +300,9 @@ def promote(version: str):
         flash(f"Version {version}: {why}. Tick the confirmation to promote it anyway.", "error")
         return redirect(url_for("models.version", version=version))
     before = (registry.production()[0] or {}).get("version")
-    try:
-        registry.promote(version)
-    except Conflict:
-        flash("Production changed while promoting (someone else promoted); check and try again.", "error")
-        return redirect(url_for("models.index"))
-    except RegistryError as e:
-        flash(f"Not promoted: {e}.", "error")
-        return redirect(url_for("models.index"))
-    services().audit.record(g.user.name, "model.promote", version,
-                            {"previous": before, "confirmed": why or None})
-    flash(f"Version {version} is production. The NLU service switches to it within seconds.")
+    if _switched(lambda: registry.promote(version), "Not promoted"):
+        services().audit.record(g.user.name, "model.promote", version, {"previous": before, "confirmed": why or None})
+        flash(f"Version {version} is production. The NLU service switches to it within seconds.")
     return redirect(url_for("models.index"))
 
 
@@ -319,17 +311,22 @@ def promote(version: str):
 def rollback():
     registry = services().training.registry
     before = (registry.production()[0] or {}).get("version")
-    try:
-        now = registry.rollback()
-    except Conflict:
-        flash("Production changed meanwhile; check and try again.", "error")
-        return redirect(url_for("models.index"))
-    except RegistryError as e:
-        flash(f"Not rolled back: {e}.", "error")
-        return redirect(url_for("models.index"))
-    services().audit.record(g.user.name, "model.rollback", now["version"], {"previous": before})
-    flash(f"Rolled back from {before} to {now['version']}.")
+    now = _switched(registry.rollback, "Not rolled back")
+    if now:
+        services().audit.record(g.user.name, "model.rollback", now["version"], {"previous": before})
+        flash(f"Rolled back from {before} to {now['version']}.")
     return redirect(url_for("models.index"))
+
+
+def _switched(change: Callable[[], dict], refused: str) -> dict | None:
+    """Move the production pointer (on its ETag); None, with the reason flashed, when it did not move."""
+    try:
+        return change()
+    except Conflict:
+        flash("Production changed meanwhile (someone else promoted or rolled back); check and try again.", "error")
+    except RegistryError as e:
+        flash(f"{refused}: {e}.", "error")
+    return None
 
 
 def _fmt(value: Any) -> str:

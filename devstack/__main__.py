@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     try:
-        for name in Stack.ORDER:
+        for name in stack.order:
             print(f"starting {name} ...", flush=True)
             stack.start(name)
     except (StackError, OSError) as e:

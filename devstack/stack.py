@@ -63,10 +63,13 @@ class Ports:
                 s.close()
 
 
-def storage_connection(ports: Ports) -> str:
+def storage_connection(ports: Ports, blob: int | None = None, queue: int | None = None) -> str:
     return (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{ports.blob}/devstoreaccount1;"
-            f"QueueEndpoint=http://127.0.0.1:{ports.queue}/devstoreaccount1;")
+            f"BlobEndpoint=http://127.0.0.1:{blob or ports.blob}/devstoreaccount1;"
+            f"QueueEndpoint=http://127.0.0.1:{queue or ports.queue}/devstoreaccount1;")
+
+
+PROXIED = ("blob", "queue", "cosmos", "nlu", "shop", "qna", "sendbird")  # what the fault proxy can stand in front of
 
 
 # The local host sees every queue write of its functions and polls that queue at once (see
@@ -75,27 +78,29 @@ def storage_connection(ports: Ports) -> str:
 LOCAL_HOST_SETTINGS = {"AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:01"}
 
 
-def app_settings(ports: Ports) -> dict[str, str]:
-    """The function app's settings for this stack: local.settings.sample.json's, on these ports."""
+def app_settings(ports: Ports, via: dict[str, int] | None = None) -> dict[str, str]:
+    """The function app's settings for this stack: local.settings.sample.json's, on these ports
+    (or on the fault proxy's, for the services named in `via`)."""
+    port = {name: getattr(ports, name) for name in PROXIED} | (via or {})
     return {
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "FUNCTIONS_WORKER_PROCESS_COUNT": "2",
         "AzureWebJobsFeatureFlags": "EnableWorkerIndexing",
-        "AzureWebJobsStorage": storage_connection(ports),
-        "COSMOS_ENDPOINT": f"http://127.0.0.1:{ports.cosmos}",
+        "AzureWebJobsStorage": storage_connection(ports, port["blob"], port["queue"]),
+        "COSMOS_ENDPOINT": f"http://127.0.0.1:{port['cosmos']}",
         "COSMOS_KEY": COSMOS_KEY,
         "COSMOS_DATABASE": "switchboard",
-        "NLU_URL": f"http://127.0.0.1:{ports.nlu}",
+        "NLU_URL": f"http://127.0.0.1:{port['nlu']}",
         "NLU_TIMEOUT_SECONDS": "2",
         "NLU_MIN_CONFIDENCE": "0.5",
-        "SHOP_API_URL": f"http://127.0.0.1:{ports.shop}",
+        "SHOP_API_URL": f"http://127.0.0.1:{port['shop']}",
         "SHOP_API_KEY": "local-shop-key",
-        "QNA_ENDPOINT": f"http://127.0.0.1:{ports.qna}",
+        "QNA_ENDPOINT": f"http://127.0.0.1:{port['qna']}",
         "QNA_API_KEY": "local-qna-key",
         "QNA_PROJECT": "retail-faq",
         "QNA_DEPLOYMENT": "production",
         "QNA_MIN_CONFIDENCE": "0.3",
-        "SENDBIRD_API_URL": f"http://127.0.0.1:{ports.sendbird}",
+        "SENDBIRD_API_URL": f"http://127.0.0.1:{port['sendbird']}",
         "SENDBIRD_API_TOKEN": "local-sendbird-token",
         "SENDBIRD_BOT_USER_ID": "switchboard-bot",
         "AGENT_API_TOKEN": "local-agent-token",
@@ -127,10 +132,15 @@ class Stack:
     ORDER = ("azurite", "cosmos", "nlu", "standins", "functions", "admin", "trainer")
 
     def __init__(self, var: Path, ports: Ports = Ports(), model: Path | None = None,
-                 functions_env: dict[str, str] | None = None) -> None:
+                 functions_env: dict[str, str] | None = None, faults: bool = False) -> None:
         self.var, self.ports = Path(var), ports
         self.model = model  # an artifact to register when the registry is empty (else: train the demo)
-        self.settings = {**app_settings(ports), **LOCAL_HOST_SETTINGS, **(functions_env or {})}
+        # with faults: the function app and the admin site reach the backing services through the fault
+        # proxy (devstack/faultproxy.py), which `self.fault(...)` commands
+        self.proxies = {name: free_port() for name in PROXIED} if faults else {}
+        self.fault_control = free_port() if faults else None
+        self.order = (("faults",) if faults else ()) + self.ORDER
+        self.settings = {**app_settings(ports, self.proxies), **LOCAL_HOST_SETTINGS, **(functions_env or {})}
         self.procs: dict[str, subprocess.Popen] = {}
         (self.var / "logs").mkdir(parents=True, exist_ok=True)
 
@@ -171,6 +181,10 @@ class Stack:
         if name == "admin":
             cmd = [py, "-m", "gunicorn", "-c", "admin_site/gunicorn.conf.py", "admin_site.wsgi:app"]
             return cmd, self.admin_settings(), lambda: _http_ok(f"http://127.0.0.1:{p.admin}/healthz")
+        if name == "faults":
+            routes = [f"{n}={port}:{getattr(p, n)}" for n, port in self.proxies.items()]
+            cmd = [py, "-m", "devstack.faultproxy", "--control", str(self.fault_control), *routes]
+            return cmd, {}, lambda: _port_open(self.fault_control)
         if name == "trainer":
             cmd = [py, "-m", "training_jobs", "worker"]
             return cmd, self.trainer_settings(), lambda: "waiting for requests" in self.log_path(name).read_text()
@@ -196,7 +210,7 @@ class Stack:
 
     def start_all(self) -> None:
         try:
-            for name in self.ORDER:
+            for name in self.order:
                 self.start(name)
         except BaseException:
             self.stop_all()
@@ -214,7 +228,7 @@ class Stack:
             proc.wait(5)
 
     def stop_all(self) -> None:
-        for name in reversed(self.ORDER):
+        for name in reversed(self.order):
             self.stop(name)
 
     def admin_settings(self) -> dict[str, str]:
@@ -236,6 +250,16 @@ class Stack:
         return {"AzureWebJobsStorage": storage_connection(self.ports), "NLU_REGISTRY": REGISTRY,
                 "TRAINING_STORE": TRAINING_STORE, "TRAINING_BACKEND": "local", "TRAINING_PROCESSES": "2",
                 "TRAINING_WORK_DIR": str(self.var / "training"), "ADMIN_BASE_URL": f"http://127.0.0.1:{self.ports.admin}"}
+
+    def fault(self, name: str, fault: str | None, **options) -> dict:
+        """Put a fault in front of a backing service (`refuse`, `reset`, `latency` with ms=, `stall`,
+        `http` with status= and retry_after_ms=), or take it away (None)."""
+        import httpx
+
+        url = f"http://127.0.0.1:{self.fault_control}/proxies/{name}"
+        answer = httpx.put(url, json={"fault": fault, **options}) if fault else httpx.delete(url)
+        answer.raise_for_status()
+        return answer.json()
 
     def log_path(self, name: str) -> Path:
         return self.var / "logs" / f"{name}.log"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import azure.functions as func
+from azure.functions.queue import QueueMessage
 
 import blueprints
 from core import steps, wiring
@@ -83,12 +84,14 @@ class Pipeline:
                     raise
                 done.append((queue, message))
 
-    def run(self, queue: str, message: str) -> None:
-        """The function `queue` triggers, given `message`; what it sets on an output binding is queued."""
+    def run(self, queue: str, message: str, dequeue_count: int = 1) -> None:
+        """The function `queue` triggers, given `message` (on its `dequeue_count`th delivery); what it
+        sets on an output binding is queued."""
         if queue not in self.functions:
             raise LookupError(f"no function is triggered by queue {queue!r}: is a Blueprint file missing?")
         function, arg, outputs = self.functions[queue]
-        _, values = call(function, list(outputs), {arg: func.QueueMessage(body=message.encode())})
+        trigger = QueueMessage(body=message.encode(), dequeue_count=dequeue_count)
+        _, values = call(function, list(outputs), {arg: trigger})
         for name, value in values.items():
             self.deps.queues.send(outputs[name], value)
 

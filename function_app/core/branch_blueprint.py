@@ -5,7 +5,7 @@ from types import ModuleType
 import azure.functions as func
 
 from core import steps
-from core.queues import TURNS_OUTGOING, queue_for
+from core.queues import MAX_DEQUEUE_COUNT, TURNS_OUTGOING, queue_for
 from core.wiring import get_deps
 
 
@@ -15,13 +15,14 @@ def branch_blueprint(logic: ModuleType) -> func.Blueprint:
     bp = func.Blueprint()
     queue = queue_for(logic.BRANCH)
 
-    def run(envelope, deps) -> str | None:
-        return steps.run_branch(envelope, deps, logic)
-
     @bp.function_name(f"intent_{logic.BRANCH}")
     @bp.queue_trigger(arg_name="msg", queue_name=queue, connection="AzureWebJobsStorage")
     @bp.queue_output(arg_name="outgoing", queue_name=TURNS_OUTGOING, connection="AzureWebJobsStorage")
     def intent(msg: func.QueueMessage, outgoing: func.Out[str]) -> None:
+        last = (msg.dequeue_count or 1) >= MAX_DEQUEUE_COUNT
+
+        def run(envelope, deps) -> str | None:
+            return steps.run_branch(envelope, deps, logic, last_attempt=last)
         reply = steps.handle_queue_message(msg.get_body(), queue, get_deps(), run)
         if reply is not None:
             outgoing.set(reply)

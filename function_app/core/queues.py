@@ -3,6 +3,7 @@ hyphens; a queue's poison queue is `<queue>-poison`, as the Functions host names
 
 TURNS_INCOMING = "turns-incoming"
 TURNS_OUTGOING = "turns-outgoing"
+MAX_DEQUEUE_COUNT = 5  # host.json's maxDequeueCount: the attempt after which a message is parked
 
 
 def queue_for(branch: str) -> str:

@@ -26,9 +26,9 @@ from core.catalogue import Replies, Template
 from core.conversation import Conversation, Outcome
 from core.deps import Deps
 from core.envelope import MAX_TEXT_CHARS, Envelope, now_ms
-from core.errors import PermanentError, SwitchboardError
+from core.errors import PermanentError, SwitchboardError, TransientError
 from core.ports import Services, Turn
-from core.queues import TURNS_OUTGOING, poison_queue, queue_for
+from core.queues import MAX_DEQUEUE_COUNT, TURNS_OUTGOING, poison_queue, queue_for
 from core.routing import route
 from core.stores import Unchanged, update_conversation
 
@@ -43,6 +43,7 @@ class Branch(Protocol):
     def handle(self, turn: Turn, conversation: Conversation, services: Services) -> Outcome: ...
 
 FAILED_REPLY = "Sorry, something went wrong on our side. Please try again in a moment."
+UNAVAILABLE_REPLY = "Sorry, I can't reach that information right now. Please ask me again in a few minutes."
 
 
 def accept(envelope: Envelope, step_name: str) -> str:
@@ -91,9 +92,13 @@ def understand(envelope: Envelope, deps: Deps) -> None:
             deps.turn_log.record(envelope, "silent: handed off to an agent")
 
 
-def run_branch(envelope: Envelope, deps: Deps, logic: Branch) -> str | None:
+def run_branch(envelope: Envelope, deps: Deps, logic: Branch, last_attempt: bool = False) -> str | None:
     """Apply the branch's outcome once. Returns the message for `turns-outgoing` when there is a reply
-    (written through the branch's output binding); a turn handed to another branch is queued here."""
+    (written through the branch's output binding); a turn handed to another branch is queued here.
+
+    An API the branch needs (the shop, QnA) that keeps failing is retried with the message, and on
+    its last attempt (`last_attempt`: the one after which it would be parked) the customer is told
+    it cannot be answered now, instead of waiting in a poison queue for an operator."""
     started = time.perf_counter()
     branch = logic.BRANCH
     with telemetry.step(f"intent_{branch}", envelope):
@@ -110,6 +115,12 @@ def run_branch(envelope: Envelope, deps: Deps, logic: Branch) -> str | None:
             except PermanentError as e:  # an API refused the turn for good: say sorry, once
                 log.error("turn %s, branch %s: %s", turn.turn_id, branch, e)
                 outcome = Outcome(reply=FAILED_REPLY, error=str(e))
+            except TransientError as e:
+                if not last_attempt:
+                    raise  # the host retries the message
+                log.error("turn %s, branch %s: gave up after %d attempts: %s", turn.turn_id, branch,
+                          MAX_DEQUEUE_COUNT, e)
+                outcome = Outcome(reply=UNAVAILABLE_REPLY, error=f"gave up after {MAX_DEQUEUE_COUNT} attempts: {e}")
             conversation.apply(turn.turn_id, branch, outcome)
             return outcome
 

@@ -1,4 +1,5 @@
 """Every step is idempotent on turn_id; permanent failures are parked, transient ones re-raised."""
+import json
 import threading
 
 import pytest
@@ -7,8 +8,9 @@ from core import steps
 from core.conversation import Conversation
 from core.envelope import Envelope
 from core.errors import PermanentError, TransientError
-from core.queues import TURNS_INCOMING, TURNS_OUTGOING, queue_for
+from core.queues import MAX_DEQUEUE_COUNT, TURNS_INCOMING, TURNS_OUTGOING, queue_for
 from core.stores import update_conversation
+from helpers import ROOT
 from pipeline import nlu_result
 
 
@@ -123,6 +125,29 @@ def test_an_api_refusing_the_turn_for_good_gets_one_apology_and_the_reason_logge
                                                         "branch": "order_status"}).to_json())
     pipeline.drain()
     assert pipeline.replies() == [steps.FAILED_REPLY] and len(deps.channels["webchat"].sent) == 1
+
+
+def test_an_api_that_stays_down_is_retried_then_the_customer_is_told_on_the_last_attempt(pipeline, deps, shop):
+    deps.nlu.table["where is A-1234"] = nlu_result("order_status", entities=[("order_id", "A-1234")])
+    envelope = Envelope(turn_id="webchat:c1:down", channel="webchat", conversation_id="c1", user_id="u1",
+                        text="where is A-1234", nlu=deps.nlu.table["where is A-1234"], branch="order_status")
+    queue = queue_for("order_status")
+    for attempt in range(1, MAX_DEQUEUE_COUNT):  # the host delivers it again after each failure
+        shop.failures.append(TransientError("the shop API timed out"))
+        with pytest.raises(TransientError):
+            pipeline.run(queue, envelope.to_json(), dequeue_count=attempt)
+    assert pipeline.replies() == []
+    shop.failures.append(TransientError("the shop API timed out"))
+    pipeline.run(queue, envelope.to_json(), dequeue_count=MAX_DEQUEUE_COUNT)  # the last: no poison
+    pipeline.drain()
+    assert pipeline.replies() == [steps.UNAVAILABLE_REPLY]
+    assert "gave up after 5 attempts: the shop API timed out" in deps.turn_log.get("c1", envelope.turn_id)["error"]
+    assert not deps.queues.sent.get(f"{queue}-poison")
+
+
+def test_the_last_attempt_is_host_json_s_max_dequeue_count():
+    host = json.loads((ROOT / "function_app" / "host.json").read_text())
+    assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DEQUEUE_COUNT
 
 
 def test_the_nlu_service_refusing_the_text_gets_one_apology_and_no_state_change(pipeline, deps):

@@ -84,13 +84,10 @@ def train_to_answer(stack: Stack, services) -> dict:
     while nlu.get("/v1/models/nlu").json().get("version") != job["version"]:
         time.sleep(0.1)
     loaded = time.monotonic()
-    conversation = f"bench-retrain-{int(time.time())}"
-    live.functions.post("/channels/webchat/messages", json={"conversation_id": conversation, "message_id": "m1",
-                                                            "text": MESSAGE})
+    chat = live.webchat()
+    chat.send(MESSAGE, message_id="m1")
     while True:
-        replies = live.functions.get(f"/channels/webchat/conversations/{conversation}/messages",
-                                     params={"after": 0}).json()
-        texts = [m["text"] for m in replies["messages"]]
+        texts = [m["text"] for m in chat.poll().json()["messages"]]
         if texts:
             break
         time.sleep(0.05)

@@ -99,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
             origin = self.headers.get("Origin", "")
             if self.host.cors == "*" or origin in self.host.cors.split(","):
                 answer.headers["Access-Control-Allow-Origin"] = "*" if self.host.cors == "*" else origin
-                answer.headers["Access-Control-Allow-Headers"] = "Content-Type"
+                answer.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
                 answer.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         self.send_response(answer.status)
         for name, value in answer.headers.items():

@@ -106,6 +106,12 @@ def app_settings(ports: Ports, via: dict[str, int] | None = None) -> dict[str, s
         "AGENT_API_TOKEN": "local-agent-token",
         "APPLICATIONINSIGHTS_CONNECTION_STRING": "",
         "AZURE_SDK_TRANSPORT": "fast",
+        "WEBCHAT_TOKEN_SECRET": "local-webchat-token-secret-not-for-azure",
+        "WEBCHAT_MESSAGES_PER_CONVERSATION": "20",
+        "WEBCHAT_MESSAGES_PER_ADDRESS": "60",
+        "WEBCHAT_CONVERSATIONS_PER_ADDRESS": "10",
+        "WEBCHAT_LIMIT_WINDOW_SECONDS": "60",
+        "WEBCHAT_TRUSTED_PROXIES": "1",
     }
 
 

@@ -31,6 +31,40 @@ def message_event(text: str, channel_url: str, message_id: int | str, sender: st
     return event
 
 
+class WebChat:
+    """One customer of the web chat channel, as the page talks to it: a conversation the server issued,
+    and its token on every request. `address` is sent as X-Forwarded-For (the entry the function app
+    trusts by default), so a test or benchmark can be many customers, each under its own limits."""
+
+    def __init__(self, functions: httpx.Client, address: str | None = None) -> None:
+        self.functions = functions
+        self.address_headers = {"X-Forwarded-For": address} if address else {}
+        opened = functions.post("/channels/webchat/conversations", headers=self.address_headers)
+        assert opened.status_code == 201, opened.text
+        self.conversation_id, self.token = opened.json()["conversation_id"], opened.json()["token"]
+        self.headers = {**self.address_headers, "Authorization": f"Bearer {self.token}"}
+        self.cursor = 0.0
+
+    def send(self, text: str, message_id: str | None = None) -> httpx.Response:
+        body = {"conversation_id": self.conversation_id, "text": text, "message_id": message_id or uuid.uuid4().hex}
+        return self.functions.post("/channels/webchat/messages", json=body, headers=self.headers)
+
+    def poll(self, after: float | None = None) -> httpx.Response:
+        return self.functions.get(f"/channels/webchat/conversations/{self.conversation_id}/messages",
+                                  params={"after": self.cursor if after is None else after}, headers=self.headers)
+
+    def replies(self, count: int = 1, timeout: float = 20.0) -> list[str]:
+        """The bot's next `count` replies (after the cursor of the last call), waiting up to `timeout`."""
+        deadline, found = time.monotonic() + timeout, []
+        while len(found) < count and time.monotonic() < deadline:
+            page = self.poll().json()
+            found += [m["text"] for m in page["messages"]]
+            self.cursor = page["cursor"]
+            if len(found) < count:
+                time.sleep(0.05)
+        return found
+
+
 class Live:
     def __init__(self, stack: Stack) -> None:
         self.stack, self.settings = stack, stack.settings
@@ -38,6 +72,9 @@ class Live:
         self.functions = httpx.Client(base_url=f"http://127.0.0.1:{p.functions}/api", timeout=10)
         self.sendbird = httpx.Client(base_url=f"http://127.0.0.1:{p.sendbird}", timeout=10)
         self._cosmos = None
+
+    def webchat(self, address: str | None = None) -> WebChat:
+        return WebChat(self.functions, address)
 
     @staticmethod
     def new_channel() -> str:

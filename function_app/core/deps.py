@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from core.catalogue import CachedCatalogue
 from core.ports import Channel, ConversationStore, Nlu, Outbox, Queues, Services, TurnLog
+from core.webchat import WebchatGuard
 
 
 @dataclass
@@ -18,4 +19,5 @@ class Deps:
     services: Services
     channels: dict[str, Channel]
     catalogue: CachedCatalogue
+    webchat: WebchatGuard  # the web chat channel's tokens and rate limits
     min_confidence: float = 0.5

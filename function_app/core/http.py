@@ -15,13 +15,15 @@ class BadRequest(Exception):
         self.status, self.reason = status, reason
 
 
-def json_response(status: int, body: dict[str, Any]) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body, ensure_ascii=False), status_code=status,
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body, ensure_ascii=False), status_code=status, headers=headers,
                              mimetype="application/json", charset="utf-8")
 
 
-def error(status: int, reason: str) -> func.HttpResponse:
-    return json_response(status, {"error": reason})
+def error(status: int, reason: str, headers: dict[str, str] | None = None, **fields: Any) -> func.HttpResponse:
+    """`{"error": reason}`, plus `fields` (e.g. `retry_after`, which a page on another origin can read
+    where it cannot read the Retry-After header)."""
+    return json_response(status, {"error": reason, **fields}, headers)
 
 
 def raw_body(req: func.HttpRequest, limit: int = MAX_BODY_BYTES) -> bytes:

@@ -9,6 +9,9 @@ from urllib.parse import urlparse
 from core.errors import SettingsError
 
 
+LOCAL_WEBCHAT_TOKEN_SECRET = "local-webchat-token-secret-not-for-azure"
+
+
 @dataclass(frozen=True)
 class Settings:
     storage_connection: str
@@ -31,6 +34,14 @@ class Settings:
     agent_api_token: str
     appinsights_connection: str = ""
     sdk_transport: str = "fast"  # the Azure SDK clients' HTTP transport: "fast" or "azure-core"
+    # The web chat channel (core.webchat): the secret its conversation tokens are made with (required
+    # on Azure), and its rate limits, each a count per window (0: no limit).
+    webchat_token_secret: str = LOCAL_WEBCHAT_TOKEN_SECRET
+    webchat_messages_per_conversation: int = 20
+    webchat_messages_per_address: int = 60
+    webchat_conversations_per_address: int = 10
+    webchat_limit_window_seconds: float = 60.0
+    webchat_trusted_proxies: int = 1  # X-Forwarded-For hops to trust (1: Azure's front end)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -48,6 +59,7 @@ class Settings:
                 values[field.name] = parse_value(field.name, field.type, raw)
             except ValueError as e:
                 problems.append(f"{name}: {e}")
+        problems += _webchat_secret_problems(env, values.get("webchat_token_secret"))
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
         return cls(**values)
@@ -59,7 +71,19 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
-OPTIONAL = {"appinsights_connection", "sdk_transport"}
+def _webchat_secret_problems(env: dict[str, str], secret: str | None) -> list[str]:
+    """The local default is public, so on Azure (App Service sets WEBSITE_INSTANCE_ID) a secret of
+    one's own must be set; any secret set must be long enough to resist guessing."""
+    if bool(env.get("WEBSITE_INSTANCE_ID", "").strip()) and secret in (None, LOCAL_WEBCHAT_TOKEN_SECRET):
+        return ["WEBCHAT_TOKEN_SECRET must be set on Azure, to 32 or more random characters"]
+    if secret is not None and len(secret) < 32:
+        return ["WEBCHAT_TOKEN_SECRET must be at least 32 characters (random)"]
+    return []
+
+
+OPTIONAL = {"appinsights_connection", "sdk_transport", "webchat_token_secret", "webchat_messages_per_conversation",
+            "webchat_messages_per_address", "webchat_conversations_per_address", "webchat_limit_window_seconds",
+            "webchat_trusted_proxies"}
 CHOICES = {"sdk_transport": ("fast", "azure-core")}
 
 ENV_NAMES = {
@@ -83,21 +107,34 @@ ENV_NAMES = {
     "agent_api_token": "AGENT_API_TOKEN",
     "appinsights_connection": "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "sdk_transport": "AZURE_SDK_TRANSPORT",
+    "webchat_token_secret": "WEBCHAT_TOKEN_SECRET",
+    "webchat_messages_per_conversation": "WEBCHAT_MESSAGES_PER_CONVERSATION",
+    "webchat_messages_per_address": "WEBCHAT_MESSAGES_PER_ADDRESS",
+    "webchat_conversations_per_address": "WEBCHAT_CONVERSATIONS_PER_ADDRESS",
+    "webchat_limit_window_seconds": "WEBCHAT_LIMIT_WINDOW_SECONDS",
+    "webchat_trusted_proxies": "WEBCHAT_TRUSTED_PROXIES",
 }
 
 
 def parse_value(name: str, kind: str, raw: str):
-    """A setting's text as its value, by its type and name (a float is not negative, a confidence is
-    at most 1, a URL or endpoint is http(s)); ValueError says what is wrong. The admin site reads its
-    settings with it too."""
+    """A setting's text as its value, by its type and name (a number is not negative, a window is
+    longer than 0, a confidence is at most 1, a URL or endpoint is http(s)); ValueError says what is
+    wrong. The admin site reads its settings with it too."""
     if name in CHOICES and raw not in CHOICES[name]:
         raise ValueError(f"choose one of {', '.join(CHOICES[name])}, got {raw!r}")
+    if kind == "int":
+        whole = int(raw)
+        if whole < 0:
+            raise ValueError(f"must not be negative, got {raw}")
+        return whole
     if kind == "float":
         value = float(raw)
         if value < 0:
             raise ValueError(f"must not be negative, got {raw}")
         if name.endswith("confidence") and value > 1:
             raise ValueError(f"a confidence is between 0 and 1, got {raw}")
+        if name.endswith("window_seconds") and value == 0:
+            raise ValueError("a window must be longer than 0 seconds")
         return value
     if name.endswith(("_url", "_endpoint")):
         parsed = urlparse(raw)

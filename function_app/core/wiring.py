@@ -13,10 +13,13 @@ from core.catalogue import CachedCatalogue
 from core.channels import SendBirdChannel, WebchatChannel
 from core.clients import NluClient, QnaClient, ShopClient
 from core.cosmos import CosmosStores
+from core.cosmos_counters import CosmosCounters
 from core.deps import Deps
 from core.ports import Services
+from core.ratelimit import Limit
 from core.settings import Settings, get_settings
 from core.storage_queues import StorageQueues
+from core.webchat import WebchatGuard, WebchatLimits
 
 
 def build(settings: Settings) -> Deps:
@@ -35,8 +38,20 @@ def build(settings: Settings) -> Deps:
                                               settings.sendbird_bot_user_id),
                   "webchat": WebchatChannel()},
         catalogue=CachedCatalogue(stores.catalogue.load, branches.all_templates()),
+        webchat=WebchatGuard(settings.webchat_token_secret,
+                             CosmosCounters.open(settings.cosmos_endpoint, settings.cosmos_key,
+                                                 settings.cosmos_database, settings.sdk_transport),
+                             webchat_limits(settings)),
         min_confidence=settings.nlu_min_confidence,
     )
+
+
+def webchat_limits(settings: Settings) -> WebchatLimits:
+    window = settings.webchat_limit_window_seconds
+    return WebchatLimits(messages_per_conversation=Limit(settings.webchat_messages_per_conversation, window),
+                         messages_per_address=Limit(settings.webchat_messages_per_address, window),
+                         conversations_per_address=Limit(settings.webchat_conversations_per_address, window),
+                         trusted_proxies=settings.webchat_trusted_proxies)
 
 
 _deps: Deps | None = None

@@ -18,6 +18,8 @@ from core.memory import (MemoryCatalogue, MemoryChannel, MemoryConversationStore
                          MemoryQueues, MemoryShop, MemoryTurnLog)
 from core.ports import Services
 from core.queues import TURNS_OUTGOING
+from core.ratelimit import Limit, MemoryCounters
+from core.webchat import WebchatGuard, WebchatLimits
 from pipeline import FakeNlu, Pipeline
 
 SCRIPT = "<script>alert('pwned')</script>"
@@ -151,7 +153,9 @@ def bot():
                 queues=MemoryQueues(), nlu=FakeNlu(), services=Services(shop=MemoryShop(), qna=MemoryQna(),
                                                                          qna_min_confidence=0.3),
                 channels={"webchat": MemoryChannel(), "sendbird": MemoryChannel()},
-                catalogue=CachedCatalogue(MemoryCatalogue().load, branches.all_templates(), refresh_seconds=0))
+                catalogue=CachedCatalogue(MemoryCatalogue().load, branches.all_templates(), refresh_seconds=0),
+                webchat=WebchatGuard("webchat-token-secret-of-the-unit-tests", MemoryCounters(),
+                                     WebchatLimits(Limit(20, 60), Limit(60, 60), Limit(10, 60))))
     pipeline = Pipeline(deps)
     yield pipeline
     pipeline.close()

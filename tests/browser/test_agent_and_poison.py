@@ -22,7 +22,7 @@ def test_a_customer_asks_for_a_person_an_agent_answers_then_releases_to_the_bot(
     customer = site.page()
     customer.goto(site.webchat + "/")
     chat(customer, "let me talk to a human", human_handoff.REPLIES["handing_off"].text)
-    conversation = customer.evaluate("localStorage.getItem('switchboard.conversation')")
+    conversation = customer.evaluate("sessionStorage.getItem('switchboard.conversation')")
 
     agent = site.login("agent")
     deadline = time.monotonic() + 15

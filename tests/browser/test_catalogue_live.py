@@ -63,8 +63,7 @@ def test_a_changed_greeting_is_what_the_web_chat_answers_within_10_seconds(site)
 
 
 def test_a_misunderstood_turn_is_relabelled_from_the_review_queue_into_the_exported_data_set(site):
-    sent = site.live.functions.post("/channels/webchat/messages", json={
-        "conversation_id": "review-1", "message_id": "m1", "text": "my parcel went walkabout"})
+    sent = site.live.webchat().send("my parcel went walkabout", message_id="m1")
     assert sent.status_code == 202
     page = site.login("editor")
     deadline = time.monotonic() + 30

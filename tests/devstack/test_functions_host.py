@@ -60,6 +60,7 @@ def test_every_function_of_the_app_is_registered_from_its_metadata(monkeypatch):
     host = Host(ROOT / "function_app", port=0)
     assert {(r.name, r.route, tuple(r.methods)) for r in host.routes} == {
         ("sendbird_webhook", "channels/sendbird/webhook", ("POST",)),
+        ("webchat_conversations", "channels/webchat/conversations", ("POST",)),
         ("webchat_messages", "channels/webchat/messages", ("POST",)),
         ("webchat_replies", "channels/webchat/conversations/{conversation_id}/messages", ("GET",)),
         ("agent_release", "conversations/{conversation_id}/release", ("POST",)),

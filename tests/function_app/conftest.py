@@ -17,7 +17,13 @@ from core.memory import (
     MemoryTurnLog,
 )
 from core.ports import Answer, Order, Product, Services
+from core.ratelimit import Limit, MemoryCounters
+from core.webchat import WebchatGuard, WebchatLimits
 from pipeline import FakeNlu, Pipeline
+
+WEBCHAT_SECRET = "webchat-token-secret-of-the-unit-tests"
+WEBCHAT_LIMITS = WebchatLimits(messages_per_conversation=Limit(20, 60), messages_per_address=Limit(60, 60),
+                               conversations_per_address=Limit(10, 60))
 
 
 @pytest.fixture
@@ -45,6 +51,7 @@ def deps(shop, catalogue) -> Deps:
                                   qna_min_confidence=0.3),
                 channels={"webchat": MemoryChannel(), "sendbird": MemoryChannel()},
                 catalogue=CachedCatalogue(catalogue.load, branches.all_templates(), refresh_seconds=0),
+                webchat=WebchatGuard(WEBCHAT_SECRET, MemoryCounters(), WEBCHAT_LIMITS),
                 min_confidence=0.5)
 
 

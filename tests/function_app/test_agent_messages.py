@@ -89,7 +89,8 @@ def test_an_agents_message_reaches_the_web_chat_outbox_and_the_turn_log_as_an_ag
     assert answer(response) == {"conversation_id": "c1", "turn_id": "agent:c1:m-1"}
     pipeline.drain()
     assert pipeline.replies()[-1] == "Hi, I'm Ann. How can I help?"
-    polled = http(deps, "webchat_replies", {"conversation_id": "c1"}, method="GET", params={"after": "0"})
+    polled = http(deps, "webchat_replies", {"conversation_id": "c1"}, method="GET", params={"after": "0"},
+                  headers={"Authorization": f"Bearer {deps.webchat.token('c1')}"})
     assert [m["text"] for m in answer(polled)["messages"]][-1] == "Hi, I'm Ann. How can I help?"
     turn = deps.turn_log.get("c1", "agent:c1:m-1")
     assert (turn["branch"], turn["status"], turn["reply"], turn["text"]) == (

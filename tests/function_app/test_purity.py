@@ -6,7 +6,7 @@ import pytest
 from helpers import ROOT, run_without
 
 PURE = ["core.steps", "core.routing", "core.conversation", "core.envelope", "core.ports", "core.deps",
-        "core.queues", "core.stores", "core.memory"]
+        "core.queues", "core.stores", "core.memory", "core.ratelimit", "core.webchat"]
 BRANCHES = [f"branches.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "function_app" / "branches")])]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -122,20 +123,38 @@ def test_a_turn_that_keeps_failing_is_parked_in_poison_visibly(live: Live, stack
 
 
 def test_the_web_chat_channel_posts_and_polls(live: Live):
-    with httpx.Client(base_url=f"http://127.0.0.1:{live.stack.ports.functions}/api/channels/webchat",
-                      timeout=10) as web:
-        sent = web.post("/messages", json={"conversation_id": "web-1", "message_id": "m1", "text": "hi"})
-        assert sent.status_code == 202 and sent.json()["turn_id"] == "webchat:web-1:m1"
-        assert web.post("/messages", json={"text": ""}).status_code == 400
-        deadline, messages = time.monotonic() + 20, []
-        while not messages and time.monotonic() < deadline:
-            messages = web.get("/conversations/web-1/messages", params={"after": 0}).json()["messages"]
-            time.sleep(0.1)
-        assert [m["text"] for m in messages] == [greeting.REPLIES["hello"].text]
-        cursor = messages[-1]["created"]
-        assert web.get("/conversations/web-1/messages", params={"after": cursor}).json()["messages"] == []
-        page = httpx.get(f"http://127.0.0.1:{live.stack.ports.webchat}/")
-        assert page.status_code == 200 and f"127.0.0.1:{live.stack.ports.functions}" in page.text
+    chat = live.webchat()
+    sent = chat.send("hi", message_id="m1")
+    assert sent.status_code == 202 and sent.json()["turn_id"] == f"webchat:{chat.conversation_id}:m1"
+    assert chat.send("").status_code == 400
+    assert chat.replies(1) == [greeting.REPLIES["hello"].text]
+    assert chat.poll().json()["messages"] == []  # nothing after the cursor
+    page = httpx.get(f"http://127.0.0.1:{live.stack.ports.webchat}/")
+    assert page.status_code == 200 and f"127.0.0.1:{live.stack.ports.functions}" in page.text
+
+
+def test_the_web_chat_refuses_made_up_and_guessed_conversations_and_over_long_messages(live: Live):
+    chat, stranger = live.webchat(), live.webchat()
+    made_up = live.functions.post("/channels/webchat/messages", json={"conversation_id": "web-1", "text": "hi"})
+    assert made_up.status_code == 401 and "Bearer" in made_up.json()["error"]
+    guessed = live.functions.post("/channels/webchat/messages", headers=stranger.headers,
+                                  json={"conversation_id": chat.conversation_id, "text": "hi"})
+    assert guessed.status_code == 403
+    assert live.functions.get(f"/channels/webchat/conversations/{chat.conversation_id}/messages",
+                              headers=stranger.headers).status_code == 403
+    too_long = chat.send("x" * 1001)
+    assert too_long.status_code == 400 and "the limit is 1000" in too_long.json()["error"]
+
+
+def test_a_burst_in_one_web_chat_conversation_is_told_to_retry_after(live: Live):
+    chat = live.webchat(address=f"198.51.100.{uuid.uuid4().int % 250 + 1}")
+    limit = int(live.settings.get("WEBCHAT_MESSAGES_PER_CONVERSATION", "20"))
+    statuses = [chat.send(f"hi {n}").status_code for n in range(limit)]
+    refused = chat.send("one too many")
+    assert statuses == [202] * limit and refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60 and refused.json()["retry_after"] == int(
+        refused.headers["Retry-After"])
+    assert "too many messages in this conversation" in refused.json()["error"]
 
 
 def test_an_agent_takes_over_and_releases_the_conversation(live: Live):

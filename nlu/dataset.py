@@ -180,6 +180,28 @@ def read_project(path: str | Path) -> Dataset:
     return Dataset({"train": examples}, synonyms, source=str(path))
 
 
+_BASE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 10,000 examples in ~30 ms
+LINE_BREAKS = "\x85\u2028\u2029"  # YAML reads these as line breaks in a plain or single-quoted scalar
+
+
+class _Dumper(_BASE_DUMPER):
+    """Strings holding a YAML line break go out double-quoted, where it is escaped (`\\N`): a plain
+    one would come back as a space."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(c in value for c in LINE_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(doc: dict, head: str = "") -> str:
+    """A data-set document as YAML in the project's format (what `read_project` reads back equal)."""
+    return head + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+
+
 def write_project(dataset: Dataset, path: str | Path) -> None:
     """Write the train split (and synonyms) in the project's format."""
     by_intent: dict[str, list[str]] = defaultdict(list)
@@ -194,7 +216,7 @@ def write_project(dataset: Dataset, path: str | Path) -> None:
         ],
         "intents": [{"name": k, "examples": v} for k, v in sorted(by_intent.items())],
     }
-    Path(path).write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    Path(path).write_text(dump_yaml(doc), encoding="utf-8")
 
 
 def _invert(table: dict[str, str]) -> dict[str, list[str]]:

@@ -48,7 +48,8 @@ def bio_grammar(tags: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 def viterbi(tag_probs: np.ndarray, allowed: np.ndarray, start_ok: np.ndarray) -> list[int]:
     """Most probable tag sequence that obeys the BIO grammar."""
-    logp = np.log(np.maximum(tag_probs, 1e-9))
+    # a non-finite probability (NaN, inf) counts as none, so the grammar still decides
+    logp = np.log(np.maximum(np.nan_to_num(tag_probs, nan=0.0, posinf=0.0, neginf=0.0), 1e-9))
     penalty = np.where(allowed, 0.0, -1e9)
     score = logp[0] + np.where(start_ok, 0.0, -1e9)
     back = []

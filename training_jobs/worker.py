@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
 from nlu import dataset as data_mod
 from nlu.registry import Conflict, Registry, RegistryError, open_registry
 from nlu.training import (AWAITING, CANCELLED, FAILED, FINISHED, GATE_FAILED, JOB_ID, LOG_TAIL, PROMOTED, REQUEST_QUEUE,
@@ -375,8 +373,8 @@ def _age(job: dict) -> float:
 
 def dump_dataset(document: dict) -> str:
     """A catalogue snapshot in the project's data-set format (what `train --data` reads)."""
-    head = "# A Switchboard catalogue snapshot: python -m training_jobs train --data THIS_FILE\n"
-    return head + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
+    return data_mod.dump_yaml(document, "# A Switchboard catalogue snapshot: python -m training_jobs train "
+                                        "--data THIS_FILE\n")
 
 
 def _headlines(metrics: dict) -> dict:

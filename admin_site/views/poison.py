@@ -33,7 +33,7 @@ def describe(message: ParkedMessage) -> dict[str, Any]:
     envelope's ids when it is a valid envelope (else why it is not one)."""
     try:
         pretty = json.dumps(json.loads(message.text), indent=2, ensure_ascii=False, sort_keys=True)
-    except ValueError:
+    except (ValueError, RecursionError):
         pretty = message.text
     try:
         envelope, problem = Envelope.from_json(message.text), ""

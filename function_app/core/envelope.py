@@ -29,6 +29,24 @@ def check_id(kind: str, value: Any) -> str:
     return value
 
 
+# what from_json checks of a field it is given (bool is an int: a received_at of true is refused too)
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "turn_id": (str,), "channel": (str,), "conversation_id": (str,), "user_id": (str,), "text": (str,),
+    "received_at": (int, float), "channel_data": (dict,), "traceparent": (str,), "nlu": (dict, type(None)),
+    "branch": (str, type(None)), "reply": (str, type(None)), "error": (str, type(None)), "timings": (dict,),
+}
+
+
+def valid_text(text: str) -> str:
+    """`text` with any lone surrogate (what a JSON "\\ud800" escape decodes to: not a character, and
+    not encodable as UTF-8) replaced by U+FFFD; a valid surrogate pair becomes its character."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 @dataclass
 class Envelope:
     turn_id: str
@@ -46,6 +64,10 @@ class Envelope:
     timings: dict[str, float] = field(default_factory=dict)  # step -> milliseconds spent
     schema: int = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        if isinstance(self.text, str) and not self.text.isascii():
+            self.text = valid_text(self.text)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
 
@@ -53,8 +75,8 @@ class Envelope:
     def from_json(cls, raw: str | bytes) -> "Envelope":
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise PermanentError(f"envelope is not JSON: {e}") from e
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: "[[[[..." x 100,000
+            raise PermanentError(f"envelope is not JSON: {type(e).__name__}: {str(e)[:200]}") from e
         if not isinstance(data, dict):
             raise PermanentError("envelope is not a JSON object")
         if data.get("schema") != SCHEMA_VERSION:
@@ -63,6 +85,10 @@ class Envelope:
         missing = {"turn_id", "channel", "conversation_id", "user_id", "text"} - data.keys()
         if missing:
             raise PermanentError(f"envelope lacks {', '.join(sorted(missing))}")
+        wrong = [k for k, kinds in FIELD_TYPES.items()
+                 if k in data and (not isinstance(data[k], kinds) or isinstance(data[k], bool))]
+        if wrong:
+            raise PermanentError(f"envelope fields of the wrong type: {', '.join(sorted(wrong))}")
         try:
             return cls(**{k: v for k, v in data.items() if k in known})
         except TypeError as e:

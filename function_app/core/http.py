@@ -36,8 +36,8 @@ def raw_body(req: func.HttpRequest, limit: int = MAX_BODY_BYTES) -> bytes:
 def json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(400, f"body is not valid JSON: {e}") from e
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
+        raise BadRequest(400, f"body is not valid JSON: {type(e).__name__}: {str(e)[:200]}") from e
     if not isinstance(data, dict):
         raise BadRequest(400, "body must be a JSON object")
     return data

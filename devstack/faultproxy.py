@@ -7,7 +7,7 @@ at the listen ports; a test or benchmark changes a proxy's behaviour at run time
 
     PUT    /proxies/NAME  {"fault": "refuse"}                 new connections refused, open ones reset
     PUT    /proxies/NAME  {"fault": "reset"}                  every connection reset (RST) as it comes
-    PUT    /proxies/NAME  {"fault": "latency", "ms": 50}      each chunk towards the service waits 50 ms
+    PUT    /proxies/NAME  {"fault": "latency", "ms": 50}      each request towards the service waits 50 ms
     PUT    /proxies/NAME  {"fault": "stall"}                  accepted, read, never answered
     PUT    /proxies/NAME  {"fault": "http", "status": 429, "retry_after_ms": 1000}
                                                              an HTTP service answers every request so
@@ -86,15 +86,16 @@ class Proxy:
         except OSError:
             _close(writer, reset=True)  # the service itself is down: the client sees what it would
             return
-        fault = self.fault
+        fault, turn = self.fault, {"answered": True}  # has the service spoken since the client last did?
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, towards_service: bool) -> None:
             try:
                 while data := await src.read(65536):
                     if self.fault is not fault:  # the fault changed under this connection
                         break
-                    if towards_service and fault.get("fault") == "latency":
-                        await asyncio.sleep(fault.get("ms", 0) / 1000)
+                    if towards_service and fault.get("fault") == "latency" and turn["answered"]:
+                        await asyncio.sleep(fault.get("ms", 0) / 1000)  # once per request, as a longer
+                    turn["answered"] = not towards_service  # round trip would, not per packet
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):

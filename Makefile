@@ -9,7 +9,7 @@ REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.tx
            inference_container/requirements.txt nlu/requirements.txt admin_site/requirements.txt
 
 .PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin \
-        bench-retrain bench-oos clean
+        bench-retrain bench-oos bench-faults bench-soak bench-fuzz clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -36,7 +36,8 @@ run: install
 test: install
 	$(PY) -m pytest
 
-bench: bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin bench-retrain bench-oos
+bench: bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin bench-retrain bench-oos \
+       bench-faults bench-soak bench-fuzz
 
 bench-quality: install
 	$(PY) bench/quality.py
@@ -65,6 +66,15 @@ bench-retrain: install
 
 bench-oos: install
 	$(PY) bench/oos.py
+
+bench-faults: install
+	$(PY) bench/faults.py
+
+bench-soak: install
+	$(PY) bench/soak.py
+
+bench-fuzz: install
+	$(PY) bench/fuzz.py
 
 clean:
 	rm -rf .venv node_modules .pytest_cache

@@ -13,7 +13,7 @@ import importlib
 import logging
 from pathlib import Path
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from admin_site import auth, navigation, security
@@ -22,6 +22,9 @@ from admin_site.services import Services, build
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
+# The OpenAPI 3 document of the JSON endpoints (not the HTML pages), served at /openapi.json to anyone:
+# it describes the endpoints, not their data. tests/contracts checks it against the URL map and fuzzes it.
+OPENAPI = (Path(__file__).resolve().parent / "openapi.json").read_bytes()
 DEMO_DATA, DEMO_QNA = ROOT / "training_jobs" / "data" / "demo.yml", ROOT / "devstack" / "data" / "qna.json"
 PAGES = ("dashboard", "conversations", "review", "inbox", "intents", "entities", "qna", "data", "models", "poison",
          "audit", "users")  # one blueprint each, in admin_site/views/
@@ -62,5 +65,10 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     @auth.public
     def healthz():
         return jsonify({"status": "ok", "users": app.extensions["switchboard"].accounts.count()})
+
+    @app.get("/openapi.json")
+    @auth.public
+    def openapi():
+        return Response(OPENAPI, 200, mimetype="application/json")
 
     return app

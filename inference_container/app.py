@@ -5,6 +5,7 @@ import json
 import logging
 import os
 from http import HTTPStatus
+from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -15,6 +16,10 @@ MAX_TEXT_CHARS = 1000
 MAX_TEXTS = 64
 bp = Blueprint("nlu", __name__)
 log = logging.getLogger(__name__)
+# The service's OpenAPI 3 document, served at /openapi.json; tests/contracts checks it against the
+# routes below and fuzzes the running service with it.
+OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+OPENAPI = OPENAPI_FILE.read_bytes()
 
 
 class BadRequest(ValueError):
@@ -100,6 +105,11 @@ def readyz():
     return jsonify({"status": "ready", "model_version": service.model.version})
 
 
+@bp.get("/openapi.json")
+def openapi():
+    return Response(OPENAPI, 200, mimetype="application/json")
+
+
 @bp.get("/v1/models/nlu")
 def describe():
     model = _service().model
@@ -173,6 +183,8 @@ def _read_texts(mimetype: str, raw: bytes) -> tuple[list[str], bool]:
         body = json.loads(raw or b"")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BadRequest(f"invalid JSON: {e}") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise BadRequest("invalid JSON: nested too deep") from None
     if not isinstance(body, dict):
         raise BadRequest('body must be a JSON object: {"text": "..."} or {"texts": [...]}')
     if ("text" in body) == ("texts" in body):
@@ -194,4 +206,8 @@ def _check_text(value, name: str) -> str:
         raise BadRequest(f'"{name}" is empty')
     if len(value) > MAX_TEXT_CHARS:
         raise BadRequest(f'"{name}" has {len(value)} characters; the limit is {MAX_TEXT_CHARS}')
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): JSON allows the escape, Unicode has no such character
+        raise BadRequest(f'"{name}" is not valid Unicode: it has a lone surrogate') from None
     return value

@@ -10,6 +10,7 @@ editors and admins reply and release.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import uuid
 from typing import Any
@@ -134,6 +135,8 @@ def turns(conversation_id: str):
     conversation: what the page polls to show new customer messages."""
     try:
         after = float(request.args.get("after") or 0)
+        if not math.isfinite(after):  # NaN or infinity: no cursor, and no valid JSON in the answer
+            raise ValueError(after)
     except ValueError:
         return jsonify({"error": "'after' must be a number (the cursor of the previous answer)"}), 400
     found = services().documents["conversations"].get(conversation_id, conversation_id)

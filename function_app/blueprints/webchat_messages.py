@@ -4,6 +4,7 @@ customer's message and GET the bot's replies after a cursor, each with the conve
 `core.webchat.WebchatGuard` decides who may: the token must be the conversation's, and messages and
 new conversations are rate-limited (429 with Retry-After).
 """
+import math
 import uuid
 
 import azure.functions as func
@@ -74,6 +75,8 @@ def webchat_replies(req: func.HttpRequest) -> func.HttpResponse:
     try:
         conversation_id = check_id("conversation id", req.route_params.get("conversation_id"))
         after = float(req.params.get("after") or 0)
+        if not math.isfinite(after):  # NaN or infinity: no cursor, and no valid JSON in the answer
+            raise ValueError(after)
         get_deps().webchat.admit_reader(conversation_id, req.headers.get("authorization"))
     except PermanentError as e:
         return error(400, str(e))

@@ -22,7 +22,7 @@ def signature(body: bytes, api_token: str) -> str:
 
 
 def signature_ok(body: bytes, api_token: str, received: str | None) -> bool:
-    if not received:
+    if not received or not received.isascii():  # compare_digest refuses (TypeError) non-ASCII strings
         return False
     return hmac.compare_digest(signature(body, api_token), received.strip().lower())
 
@@ -34,6 +34,10 @@ def _field(data: Any, path: str) -> Any:
             raise PermanentError(f"missing field {path!r}")
         value = value[part]
     return value
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def to_envelope(event: dict[str, Any], bot_user_id: str) -> Envelope | str:
@@ -61,6 +65,5 @@ def to_envelope(event: dict[str, Any], bot_user_id: str) -> Envelope | str:
         turn_id=check_id("turn id", f"sendbird:{message_id}"), channel="sendbird",
         conversation_id=channel_url, user_id=sender, text=text,
         channel_data={"channel_url": channel_url,
-                      "members": [m.get("user_id") for m in event.get("members") or []
-                                  if isinstance(m, dict)]},
+                      "members": [m.get("user_id") for m in _list(event.get("members")) if isinstance(m, dict)]},
     )

@@ -43,6 +43,13 @@ def proxied():
     service.shutdown()
 
 
+def command(ctl: httpx.Client, fault: dict | None) -> None:
+    """Change the fault, then let the connections it closes be seen closed before the next request."""
+    answer = ctl.put("/proxies/svc", json=fault) if fault else ctl.delete("/proxies/svc")
+    assert answer.status_code == 200
+    time.sleep(0.2)
+
+
 @pytest.fixture
 def proxy(proxied):
     url, ctl = proxied
@@ -54,11 +61,11 @@ def test_it_forwards_and_a_fault_applies_to_kept_alive_connections_too(proxy):
     url, ctl = proxy
     with httpx.Client(base_url=url, timeout=2) as client:
         assert client.post("/", content=b"world").text == "hello world"
-        ctl.put("/proxies/svc", json={"fault": "http", "status": 503, "retry_after_ms": 1500})
+        command(ctl, {"fault": "http", "status": 503, "retry_after_ms": 1500})
         answer = client.post("/", content=b"again")
         assert answer.status_code == 503 and answer.headers["Retry-After"] == "2"
         assert answer.headers["x-ms-retry-after-ms"] == "1500"
-        ctl.delete("/proxies/svc")
+        command(ctl, None)
         assert client.post("/", content=b"back").text == "hello back"
 
 
@@ -83,7 +90,7 @@ def test_latency_is_added_towards_the_service(proxy):
         started = time.perf_counter()
         client.post("/", content=b"fast")
         fast = time.perf_counter() - started
-        ctl.put("/proxies/svc", json={"fault": "latency", "ms": 200})
+        command(ctl, {"fault": "latency", "ms": 200})
         started = time.perf_counter()
         assert client.post("/", content=b"slow").text == "hello slow"
         assert time.perf_counter() - started >= 0.2 > fast

@@ -65,6 +65,7 @@ def test_every_function_of_the_app_is_registered_from_its_metadata(monkeypatch):
         ("webchat_replies", "channels/webchat/conversations/{conversation_id}/messages", ("GET",)),
         ("agent_release", "conversations/{conversation_id}/release", ("POST",)),
         ("agent_message", "conversations/{conversation_id}/messages", ("POST",)),
+        ("openapi", "openapi.json", ("GET",)),
     }
     from core.queues import queue_for
     from branches import all_branches

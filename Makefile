@@ -8,8 +8,9 @@ HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_M
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
            inference_container/requirements.txt nlu/requirements.txt admin_site/requirements.txt
 
-.PHONY: install run test bench bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin \
-        bench-retrain bench-oos bench-faults bench-soak bench-fuzz clean
+BENCHES := quality serving startup turns workers transport admin retrain oos faults soak fuzz
+
+.PHONY: install run test bench clean $(addprefix bench-,$(BENCHES))
 
 install: $(STAMP) node_modules/.installed
 
@@ -36,45 +37,14 @@ run: install
 test: install
 	$(PY) -m pytest
 
-bench: bench-quality bench-serving bench-startup bench-turns bench-workers bench-transport bench-admin bench-retrain bench-oos \
-       bench-faults bench-soak bench-fuzz
+bench: $(addprefix bench-,$(BENCHES))
 
-bench-quality: install
-	$(PY) bench/quality.py
-
-bench-serving: install
+bench-serving: install  # wrk drives the serving benchmark
 	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
 	$(PY) bench/serving.py
 
-bench-startup: install
-	$(PY) bench/startup.py
-
-bench-turns: install
-	$(PY) bench/turns.py
-
-bench-workers: install
-	$(PY) bench/workers.py
-
-bench-transport: install
-	$(PY) bench/transport.py
-
-bench-admin: install
-	$(PY) bench/admin.py
-
-bench-retrain: install
-	$(PY) bench/retrain.py
-
-bench-oos: install
-	$(PY) bench/oos.py
-
-bench-faults: install
-	$(PY) bench/faults.py
-
-bench-soak: install
-	$(PY) bench/soak.py
-
-bench-fuzz: install
-	$(PY) bench/fuzz.py
+$(addprefix bench-,$(filter-out serving,$(BENCHES))): bench-%: install  # bench-quality: bench/quality.py, ...
+	$(PY) bench/$*.py
 
 clean:
 	rm -rf .venv node_modules .pytest_cache

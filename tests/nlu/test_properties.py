@@ -120,21 +120,26 @@ def test_the_ascii_fast_path_splits_exactly_like_the_unicode_path(text):
     assert [(w, list(ix)) for w, ix in split_words(text)] == split_words_unicode(text)
 
 
+
+def draw_word_spans(draw, words: list[tuple[int, int]], names: list[str]) -> list[Span]:
+    """Ordered, disjoint spans over runs of whole words, each with one of `names`."""
+    spans, w = [], 0
+    while w < len(words):
+        if draw(st.booleans()):
+            n = draw(st.integers(1, len(words) - w))
+            spans.append(Span(words[w][0], words[w + n - 1][1], draw(st.sampled_from(names))))
+            w += n
+        else:
+            w += 1
+    return spans
+
 @st.composite
 def text_with_word_spans(draw):
     """A text and entity spans over whole words of it (ordered, disjoint)."""
     text = draw(texts.filter(lambda t: any(_content(ch) for ch in t)))
     words = _words(tokenizer().tokenize(text))
     names = draw(st.lists(entity_names, min_size=1, max_size=3, unique=True))
-    spans, i = [], 0
-    while i < len(words):
-        if draw(st.booleans()):
-            n = draw(st.integers(1, len(words) - i))
-            spans.append(Span(words[i][0], words[i + n - 1][1], draw(st.sampled_from(names))))
-            i += n
-        else:
-            i += 1
-    return text, spans, names
+    return text, draw_word_spans(draw, words, names), names
 
 
 @PROPERTY
@@ -166,14 +171,7 @@ def tagged_words(draw):
         pos += 1  # a space between words
     text = " ".join("x" * n for n in sizes)
     words = _words(pieces)
-    spans, w = [], 0
-    while w < len(words):
-        if draw(st.booleans()):
-            n = draw(st.integers(1, len(words) - w))
-            spans.append(Span(words[w][0], words[w + n - 1][1], draw(st.sampled_from(names))))
-            w += n
-        else:
-            w += 1
+    spans = draw_word_spans(draw, words, names)
     index = {t: i for i, t in enumerate(tags)}
     ids = encode_tags(pieces, spans, index)
     noise = draw(st.lists(st.lists(st.floats(0, 1), min_size=len(tags), max_size=len(tags)),

@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args) -> int:
     from nlu import dataset as data
-    from .train import TrainConfig, summary, train
+    from .evaluate import summary
+    from .train import TrainConfig, train
 
     dataset = data.load(args.data)
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, oos_mode=args.oos_mode, batch_size=args.batch_size)

@@ -26,6 +26,11 @@ def evaluate(model: Model, examples: Sequence[Example], parsed: list[dict] | Non
     return result
 
 
+def summary(metrics: dict) -> dict:
+    """Each split's headline from an artifact's metrics.json (its `training` entry left out)."""
+    return {split: headline(m) for split, m in metrics.items() if split != "training"}
+
+
 def headline(metrics: dict) -> dict:
     """The figures worth a line in a log or a README table."""
     keys = ("intent_accuracy", "in_scope_accuracy", "oos_recall", "intent_macro_f1", "entity_f1")

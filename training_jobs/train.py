@@ -27,7 +27,7 @@ from nlu.spans import encode_tags, tag_labels
 from nlu.tokenizer import WordPieceTokenizer
 
 from .distributed import context
-from .evaluate import evaluate, headline, predict
+from .evaluate import evaluate, predict
 from .backends import PROGRESS
 from .metrics import choose_threshold
 from .model import ModelConfig
@@ -289,6 +289,3 @@ def write_json(path: Path, obj) -> None:
     tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, path)
 
-
-def summary(metrics: dict) -> dict:
-    return {split: headline(m) for split, m in metrics.items() if split != "training"}

@@ -261,12 +261,14 @@ class Worker:
         # register
         self._phase(job_id, "registering the version", report, "registration")
         version = self.registry.register(artifact)
+        from .evaluate import summary  # onnxruntime: loaded when a job gets this far, not at start
+
         metrics = json.loads((artifact / "metrics.json").read_text())
         self.registry.store.put_bytes(f"nlu/{version}/job.json", json.dumps(
             {"job_id": job_id, "requested_by": job["requested_by"], "requested_at": job["requested_at"],
              "dataset": key, "snapshot": job["snapshot"], "backend": job["backend"]}).encode())
         report.line(f"registered version {version}")
-        self._phase(job_id, "gating against production", report, "gate", version=version, metrics=_headlines(metrics))
+        self._phase(job_id, "gating against production", report, "gate", version=version, metrics=summary(metrics))
         # gate
         verdict, pointer = self._gate(artifact, dataset)
         report.line("gate: " + "; ".join(verdict["reasons"]))
@@ -375,12 +377,6 @@ def dump_dataset(document: dict) -> str:
     """A catalogue snapshot in the project's data-set format (what `train --data` reads)."""
     return data_mod.dump_yaml(document, "# A Switchboard catalogue snapshot: python -m training_jobs train "
                                         "--data THIS_FILE\n")
-
-
-def _headlines(metrics: dict) -> dict:
-    from .evaluate import headline
-
-    return {split: headline(m) for split, m in metrics.items() if split in ("val", "test")}
 
 
 def _azureml() -> Backend:

@@ -8,7 +8,9 @@ import os
 from dataclasses import dataclass, fields
 from urllib.parse import urlparse
 
+from core.connections import cosmos_key_problem
 from core.settings import parse_value
+from nlu.connections import StorageAccount, StorageSettingError, storage_from_env
 
 
 class ConfigError(ValueError):
@@ -20,9 +22,9 @@ class Config:
     secret_key: str
     base_url: str = "http://127.0.0.1:7104"  # https: session cookies are Secure; links in notifications
     cosmos_endpoint: str = ""
-    cosmos_key: str = ""
+    cosmos_key: str = ""  # unset with an Azure account: Entra ID (the site's managed identity)
     cosmos_database: str = "switchboard"
-    storage_connection: str = ""  # the queues: poison queues and re-queueing
+    storage: StorageAccount | None = None  # AzureWebJobsStorage in either form: the queues, the registry
     functions_url: str = ""  # the function app: agent replies and release
     agent_api_token: str = ""
     qna_endpoint: str = ""
@@ -35,7 +37,7 @@ class Config:
     max_upload_bytes: int = 5 * 1024 * 1024
     trusted_proxies: int = 0  # X-Forwarded-For hops to trust (1 behind Container Apps' ingress)
     seed_demo: bool = False  # give an empty catalogue the demo bot's intents, replies, routes and QnA
-    nlu_registry: str = "azure://models"  # the model registry (with storage_connection): the Models page
+    nlu_registry: str = "azure://models"  # the model registry (in `storage`): the Models page
     training_store: str = "azure://training"  # training jobs, snapshots and data sets
 
     @property
@@ -46,7 +48,13 @@ class Config:
     def from_env(cls, env: dict[str, str] | None = None) -> "Config":
         env = dict(os.environ if env is None else env)
         values, problems = {}, []
+        try:
+            values["storage"] = storage_from_env(env, STORAGE_SETTING)
+        except StorageSettingError as e:
+            problems.append(str(e))
         for f in fields(cls):
+            if f.name == "storage":
+                continue
             raw = env.get(ENV_NAMES[f.name], "").strip()
             if not raw:
                 if f.name in REQUIRED:
@@ -58,18 +66,19 @@ class Config:
                 problems.append(f"{ENV_NAMES[f.name]}: {e}")
         if len(values.get("secret_key", "x" * 32)) < 32:
             problems.append("ADMIN_SECRET_KEY must be at least 32 characters (random)")
-        if values.get("cosmos_endpoint") and not values.get("cosmos_key"):
-            problems.append("COSMOS_KEY is not set")
+        if values.get("cosmos_endpoint"):
+            problems += filter(None, [cosmos_key_problem(values["cosmos_endpoint"], values.get("cosmos_key", ""))])
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return cls(**values)
 
 
 REQUIRED = {"secret_key"}
+STORAGE_SETTING = "AzureWebJobsStorage"  # a connection string, or __accountName etc. (nlu.connections)
 ENV_NAMES = {
     "secret_key": "ADMIN_SECRET_KEY", "base_url": "ADMIN_BASE_URL",
     "cosmos_endpoint": "COSMOS_ENDPOINT", "cosmos_key": "COSMOS_KEY", "cosmos_database": "COSMOS_DATABASE",
-    "storage_connection": "AzureWebJobsStorage", "functions_url": "FUNCTIONS_URL",
+    "functions_url": "FUNCTIONS_URL",
     "agent_api_token": "AGENT_API_TOKEN", "qna_endpoint": "QNA_ENDPOINT", "qna_api_key": "QNA_API_KEY",
     "qna_project": "QNA_PROJECT", "qna_deployment": "QNA_DEPLOYMENT", "nlu_min_confidence": "NLU_MIN_CONFIDENCE",
     "login_limit": "ADMIN_LOGIN_LIMIT", "login_window_seconds": "ADMIN_LOGIN_WINDOW_SECONDS",

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient, TextBase64EncodePolicy
+from azure.storage.queue import QueueClient, QueueMessage, TextBase64EncodePolicy
 
 from admin_site.config import Config
+from nlu.connections import StorageAccount, storage_account
 
 POISON_SUFFIX = "-poison"
 MAX_PEEK = 32  # Storage's limit for one peek or receive
@@ -102,10 +103,10 @@ class Queues(Protocol):
 
 
 class StorageQueues:
-    def __init__(self, connection_string: str) -> None:
+    def __init__(self, connection: str | StorageAccount) -> None:
         # short timeouts, one retry: the navigation bar's count asks on every page (cached for seconds)
-        self._service = QueueServiceClient.from_connection_string(
-            connection_string, connection_timeout=3, read_timeout=10, retry_total=1)
+        self._service = storage_account(connection).queue_service(connection_timeout=3, read_timeout=10,
+                                                                  retry_total=1)
 
     def _queue(self, name: str, encoded: bool = False) -> QueueClient:
         policy = {"message_encode_policy": TextBase64EncodePolicy()} if encoded else {}
@@ -279,8 +280,8 @@ class MemoryQueues:
 
 
 def make_queues(config: Config) -> Queues:
-    """Storage queues from `config.storage_connection`, or their in-memory twin without one."""
-    if config.storage_connection:
-        return StorageQueues(config.storage_connection)
+    """Storage queues in `config.storage`, or their in-memory twin without one."""
+    if config.storage:
+        return StorageQueues(config.storage)
     return MemoryQueues()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from azure.cosmos import CosmosClient
 from flask import current_app
 
 from admin_site.accounts import THROTTLE, USERS, Accounts
@@ -16,8 +15,7 @@ from admin_site.documents import CosmosDocuments, Documents, MemoryDocuments
 from admin_site.functions_api import make_functions
 from admin_site.qna_publish import make_publisher
 from admin_site.queues import make_queues
-from core.cosmos import CONVERSATIONS, OUTBOX, TURNS, translated
-from core.transport import azure_transport
+from core.cosmos import CONVERSATIONS, OUTBOX, TURNS, open_database, translated
 from nlu.training import Training, make_training
 
 # container -> partition key: the admin site's own, and the function app's that it reads
@@ -41,9 +39,7 @@ class Services:
 def build(config: Config) -> Services:
     if config.cosmos_endpoint:
         with translated(f"opening database {config.cosmos_database}"):
-            client = CosmosClient(config.cosmos_endpoint, config.cosmos_key, enable_endpoint_discovery=False,
-                                  connection_timeout=5, transport=azure_transport())
-            database = client.create_database_if_not_exists(config.cosmos_database)
+            database = open_database(config.cosmos_endpoint, config.cosmos_key, config.cosmos_database)
         make: Callable[[str, str], Documents] = lambda name, key: CosmosDocuments(database, name, key)  # noqa: E731
     else:
         make = MemoryDocuments
@@ -52,7 +48,7 @@ def build(config: Config) -> Services:
                     audit=AuditLog(documents[AUDIT]), catalogue=CatalogueStore(documents[CATALOGUE]),
                     documents=documents, queues=make_queues(config), functions=make_functions(config),
                     qna=make_publisher(config),
-                    training=make_training(config.storage_connection, config.training_store, config.nlu_registry))
+                    training=make_training(config.storage, config.training_store, config.nlu_registry))
 
 
 def services() -> Services:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Protocol
 
 from .artifact import KERAS_FILE, METADATA, METRICS, ONNX_DATA, ONNX_FILE, SERVED_CONTRACTS, read_metadata
+from .connections import StorageAccount, StorageSettingError, describe_missing, storage_account, storage_from_env
 
 PREFIX = "nlu"
 POINTER = f"{PREFIX}/production.json"
@@ -304,27 +305,32 @@ class BlobStore:
 CONNECTION_SETTINGS = ("NLU_REGISTRY_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING", "AzureWebJobsStorage")
 
 
-def open_store(location: str, connection: str | None = None) -> LocalStore | BlobStore:
-    """`azure://<container>` (the connection string given, or from the environment; the container
-    created if missing) or a local folder."""
+def open_store(location: str, connection: str | StorageAccount | None = None) -> LocalStore | BlobStore:
+    """`azure://<container>` (the connection given, or from the environment in either form:
+    `nlu.connections`; the container created if missing and the identity may) or a local folder."""
     if location.startswith("azure://"):
-        from azure.core.exceptions import ResourceExistsError
-        from azure.storage.blob import BlobServiceClient
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
         container_name = location.removeprefix("azure://").strip("/")
-        conn = connection or next((os.environ[s] for s in CONNECTION_SETTINGS if os.environ.get(s)), None)
-        if not conn:
-            raise RegistryError(f"{location}: set one of {', '.join(CONNECTION_SETTINGS)}")
-        container = BlobServiceClient.from_connection_string(conn).get_container_client(container_name)
+        try:
+            account = storage_account(connection) if connection else storage_from_env(os.environ, *CONNECTION_SETTINGS)
+        except StorageSettingError as e:
+            raise RegistryError(f"{location}: {e}") from None
+        if account is None:
+            raise RegistryError(f"{location}: {describe_missing(*CONNECTION_SETTINGS)}")
+        container = account.blob_service().get_container_client(container_name)
         try:
             container.create_container()
         except ResourceExistsError:
             pass
+        except HttpResponseError as e:  # a reader's identity may not create it: the template did
+            if e.status_code != 403:
+                raise
         return BlobStore(container)
     return LocalStore(location.removeprefix("file://"))
 
 
-def open_registry(location: str, connection: str | None = None) -> Registry:
-    """`azure://<container>` (connection string given or from the environment) or a local folder."""
+def open_registry(location: str, connection: str | StorageAccount | None = None) -> Registry:
+    """`azure://<container>` (the connection given or from the environment) or a local folder."""
     store = open_store(location, connection)
     return Registry(store, location if isinstance(store, BlobStore) else str(store.root))

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
+from .connections import StorageAccount, storage_account
 from .registry import Conflict, MemoryStore, Registry, Store, open_registry, open_store
 
 log = logging.getLogger("training.jobs")
@@ -181,7 +182,7 @@ def request_cancel(job: dict, who: str) -> dict:
     return job
 
 
-def open_jobs(location: str | None = None, connection: str | None = None) -> Jobs:
+def open_jobs(location: str | None = None, connection: str | StorageAccount | None = None) -> Jobs:
     return Jobs(open_store(location or os.environ.get("TRAINING_STORE") or DEFAULT_STORE, connection))
 
 
@@ -204,11 +205,10 @@ class RequestQueue(Protocol):
 class StorageRequestQueue:
     """`training-requests` on Azure Storage (Azurite locally): JSON text messages."""
 
-    def __init__(self, connection: str, name: str = REQUEST_QUEUE) -> None:
+    def __init__(self, connection: str | StorageAccount, name: str = REQUEST_QUEUE) -> None:
         from azure.core.exceptions import ResourceExistsError
-        from azure.storage.queue import QueueClient
 
-        self.client = QueueClient.from_connection_string(connection, name)
+        self.client = storage_account(connection).queue(name)
         try:
             self.client.create_queue()
         except ResourceExistsError:
@@ -295,9 +295,10 @@ class Training:
         return job, sorted(ahead, key=lambda j: j["id"])
 
 
-def make_training(connection: str = "", store: str = DEFAULT_STORE, registry: str = "azure://models") -> Training:
-    """Blob Storage and the `training-requests` queue with a connection string; the in-memory twins
-    without one."""
+def make_training(connection: str | StorageAccount | None = None, store: str = DEFAULT_STORE,
+                  registry: str = "azure://models") -> Training:
+    """Blob Storage and the `training-requests` queue with a connection (a connection string or an
+    account reached with Entra ID); the in-memory twins without one."""
     if connection:
         return Training(open_jobs(store, connection), StorageRequestQueue(connection),
                         open_registry(registry, connection))

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from nlu import dataset as data_mod
+from nlu.connections import StorageAccount, StorageSettingError, describe_missing, storage_from_env
 from nlu.registry import Conflict, Registry, RegistryError, open_registry
 from nlu.training import (AWAITING, CANCELLED, FAILED, FINISHED, GATE_FAILED, JOB_ID, LOG_TAIL, PROMOTED, REQUEST_QUEUE,
                           RUNNING, JobError, Jobs, Request, RequestQueue, StorageRequestQueue, now, open_jobs)
@@ -48,7 +49,7 @@ MAX_DEQUEUES = 5  # a request that keeps failing before its job starts (an unrea
 class WorkerSettings:
     store: str = "azure://training"  # TRAINING_STORE
     registry: str = "azure://models"  # NLU_REGISTRY
-    storage_connection: str = ""  # AzureWebJobsStorage: the request queue
+    storage: StorageAccount | None = None  # AzureWebJobsStorage (either form): the queue, the blobs
     queue: str = REQUEST_QUEUE  # TRAINING_QUEUE
     backend: str = "local"  # TRAINING_BACKEND, when a request names none
     processes: int = 2  # TRAINING_PROCESSES: Horovod ranks of the local back-end
@@ -74,8 +75,10 @@ class WorkerSettings:
                 problems.append(f"{setting}: {e}")
         if values.get("backend", "local") not in ("local", "azureml"):
             problems.append("TRAINING_BACKEND: use local or azureml")
-        if not values.get("storage_connection"):
-            values["storage_connection"] = env.get("AZURE_STORAGE_CONNECTION_STRING", "")
+        try:
+            values["storage"] = storage_from_env(env, *STORAGE_SETTINGS)
+        except StorageSettingError as e:
+            problems.append(str(e))
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
         return cls(**values)
@@ -85,8 +88,9 @@ class WorkerSettings:
         return GateRules(tolerance=self.tolerance, new_intent_floor=self.new_intent_floor)
 
 
+STORAGE_SETTINGS = ("AzureWebJobsStorage", "AZURE_STORAGE_CONNECTION_STRING")
 ENV = {"store": ("TRAINING_STORE", str), "registry": ("NLU_REGISTRY", str),
-       "storage_connection": ("AzureWebJobsStorage", str), "queue": ("TRAINING_QUEUE", str), "backend": ("TRAINING_BACKEND", str),
+       "queue": ("TRAINING_QUEUE", str), "backend": ("TRAINING_BACKEND", str),
        "processes": ("TRAINING_PROCESSES", int), "auto_promote": ("TRAINING_AUTO_PROMOTE", bool),
        "tolerance": ("GATE_TOLERANCE", float), "new_intent_floor": ("GATE_NEW_INTENT_FLOOR", float),
        "notify_url": ("NOTIFY_WEBHOOK_URL", str), "admin_url": ("ADMIN_BASE_URL", str),
@@ -389,10 +393,10 @@ def main(settings: WorkerSettings | None = None) -> int:
     import signal
 
     settings = settings or WorkerSettings.from_env()
-    if not settings.storage_connection:
-        raise ValueError("set AzureWebJobsStorage (the training-requests queue)")
-    worker = Worker(open_jobs(settings.store, settings.storage_connection), StorageRequestQueue(settings.storage_connection, settings.queue),
-                    open_registry(settings.registry, settings.storage_connection), settings)
+    if settings.storage is None:
+        raise ValueError(describe_missing(*STORAGE_SETTINGS) + ": the training-requests queue")
+    worker = Worker(open_jobs(settings.store, settings.storage), StorageRequestQueue(settings.storage, settings.queue),
+                    open_registry(settings.registry, settings.storage), settings)
     stop = threading.Event()
 
     def stopping(*_) -> None:

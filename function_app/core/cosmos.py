@@ -15,6 +15,7 @@ from azure.core.exceptions import AzureError
 from azure.cosmos import CosmosClient, PartitionKey, exceptions
 
 from core.catalogue import Catalogue
+from core.connections import cosmos_credential
 from core.conversation import Conversation
 from core.envelope import Envelope
 from core.errors import ConflictError, PermanentError, TransientError, is_transient_status
@@ -44,14 +45,21 @@ class CosmosStores:
         # Endpoint discovery off: the configured endpoint is the one to write to (single-region
         # writes); it also keeps the local stand-in, which advertises https endpoints, on plain HTTP.
         with translated(f"opening database {database}"):  # the client reads the account at once
-            client = CosmosClient(endpoint, key, enable_endpoint_discovery=False, connection_timeout=5,
-                                  transport=azure_transport(transport))
-            db = _created(lambda: client.create_database_if_not_exists(database),
-                          lambda: client.get_database_client(database))
+            db = open_database(endpoint, key, database, transport)
             self.conversations = CosmosConversationStore(_container(db, CONVERSATIONS, "/id"))
             self.turns = CosmosTurnLog(_container(db, TURNS, "/conversation_id"))
             self.outbox = CosmosOutbox(_container(db, OUTBOX, "/conversation_id"))
             self.catalogue = CosmosCatalogue(_container(db, CATALOGUE, "/kind"))
+
+
+def open_database(endpoint: str, key: str, database: str, transport: str = "fast"):
+    """The database (created if missing, where the credential may): with its key, or with Entra ID
+    when `key` is empty (on Azure the template creates the database and containers, which the data
+    plane's roles cannot)."""
+    client = CosmosClient(endpoint, cosmos_credential(key), enable_endpoint_discovery=False, connection_timeout=5,
+                          transport=azure_transport(transport))
+    return _created(lambda: client.create_database_if_not_exists(database),
+                    lambda: client.get_database_client(database))
 
 
 def _created(create, existing):

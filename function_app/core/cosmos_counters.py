@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 
 from azure.core import MatchConditions
-from azure.cosmos import CosmosClient, PartitionKey, exceptions
+from azure.cosmos import PartitionKey, exceptions
 
-from core.cosmos import _created, _read, translated
+from core.cosmos import _created, _read, open_database, translated
 from core.errors import ConflictError
-from core.transport import azure_transport
 
 COUNTERS = "ratelimits"  # partitioned by /id: one key per document
 ATTEMPTS = 8
@@ -29,10 +28,7 @@ class CosmosCounters:
     def open(cls, endpoint: str, key: str, database: str, transport: str = "fast") -> "CosmosCounters":
         """Opens the database and the container (creating them if missing; TTL on, per document)."""
         with translated(f"opening database {database}"):
-            client = CosmosClient(endpoint, key, enable_endpoint_discovery=False, connection_timeout=5,
-                                  transport=azure_transport(transport))
-            db = _created(lambda: client.create_database_if_not_exists(database),
-                          lambda: client.get_database_client(database))
+            db = open_database(endpoint, key, database, transport)
             container = _created(
                 lambda: db.create_container_if_not_exists(COUNTERS, PartitionKey("/id"), default_ttl=-1),
                 lambda: db.get_container_client(COUNTERS))

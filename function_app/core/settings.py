@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, fields
 from urllib.parse import urlparse
 
+from core.connections import QueueAccount, cosmos_key_problem, queue_account_from_env
 from core.errors import SettingsError
 
 
@@ -14,9 +15,8 @@ LOCAL_WEBCHAT_TOKEN_SECRET = "local-webchat-token-secret-not-for-azure"
 
 @dataclass(frozen=True)
 class Settings:
-    storage_connection: str
+    storage: QueueAccount  # AzureWebJobsStorage: a connection string, or __accountName and Entra ID
     cosmos_endpoint: str
-    cosmos_key: str
     cosmos_database: str
     nlu_url: str
     nlu_timeout_seconds: float
@@ -32,6 +32,7 @@ class Settings:
     sendbird_api_token: str
     sendbird_bot_user_id: str
     agent_api_token: str
+    cosmos_key: str = ""  # unset: Entra ID (DefaultAzureCredential)
     appinsights_connection: str = ""
     sdk_transport: str = "fast"  # the Azure SDK clients' HTTP transport: "fast" or "azure-core"
     # The web chat channel (core.webchat): the secret its conversation tokens are made with (required
@@ -48,7 +49,16 @@ class Settings:
         """Read every setting at once and report all problems together, naming each setting."""
         env = dict(os.environ if env is None else env)
         values, problems = {}, []
+        try:
+            values["storage"] = queue_account_from_env(env, STORAGE_SETTING)
+        except ValueError as e:
+            problems.append(str(e))
+        if "storage" in values and values["storage"] is None:
+            problems.append(f"{STORAGE_SETTING} is not set (a connection string, or {STORAGE_SETTING}__accountName "
+                            f"for an account reached with Entra ID)")
         for field in fields(cls):
+            if field.name == "storage":
+                continue
             name = ENV_NAMES[field.name]
             raw = env.get(name, "").strip()
             if not raw:
@@ -60,6 +70,8 @@ class Settings:
             except ValueError as e:
                 problems.append(f"{name}: {e}")
         problems += _webchat_secret_problems(env, values.get("webchat_token_secret"))
+        if values.get("cosmos_endpoint"):
+            problems += filter(None, [cosmos_key_problem(values["cosmos_endpoint"], values.get("cosmos_key", ""))])
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
         return cls(**values)
@@ -81,13 +93,13 @@ def _webchat_secret_problems(env: dict[str, str], secret: str | None) -> list[st
     return []
 
 
-OPTIONAL = {"appinsights_connection", "sdk_transport", "webchat_token_secret", "webchat_messages_per_conversation",
+STORAGE_SETTING = "AzureWebJobsStorage"
+OPTIONAL = {"cosmos_key", "appinsights_connection", "sdk_transport", "webchat_token_secret", "webchat_messages_per_conversation",
             "webchat_messages_per_address", "webchat_conversations_per_address", "webchat_limit_window_seconds",
             "webchat_trusted_proxies"}
 CHOICES = {"sdk_transport": ("fast", "azure-core")}
 
 ENV_NAMES = {
-    "storage_connection": "AzureWebJobsStorage",
     "cosmos_endpoint": "COSMOS_ENDPOINT",
     "cosmos_key": "COSMOS_KEY",
     "cosmos_database": "COSMOS_DATABASE",

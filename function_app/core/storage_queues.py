@@ -6,6 +6,7 @@ import threading
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
+from core.connections import QueueAccount, as_queue_account
 from core.errors import PermanentError, TransientError, is_transient_status
 from core.transport import azure_transport
 
@@ -13,16 +14,16 @@ from core.transport import azure_transport
 class StorageQueues:
     """One QueueClient per queue, made on first use; a queue missing on first send is created."""
 
-    def __init__(self, connection_string: str, transport: str = "fast") -> None:
-        self._conn, self._transport = connection_string, transport
+    def __init__(self, connection: str | QueueAccount, transport: str = "fast") -> None:
+        self._account, self._transport = as_queue_account(connection), transport
         self._clients: dict[str, QueueClient] = {}
         self._lock = threading.Lock()
 
     def _client(self, queue: str) -> QueueClient:
         with self._lock:
             if queue not in self._clients:
-                self._clients[queue] = QueueClient.from_connection_string(
-                    self._conn, queue, message_encode_policy=TextBase64EncodePolicy(),
+                self._clients[queue] = self._account.queue(
+                    queue, message_encode_policy=TextBase64EncodePolicy(),
                     transport=azure_transport(self._transport))
             return self._clients[queue]
 

@@ -27,7 +27,7 @@ def build(settings: Settings) -> Deps:
                           settings.sdk_transport)
     return Deps(
         conversations=stores.conversations, turn_log=stores.turns, outbox=stores.outbox,
-        queues=StorageQueues(settings.storage_connection, settings.sdk_transport),
+        queues=StorageQueues(settings.storage, settings.sdk_transport),
         nlu=NluClient(settings.nlu_url, settings.nlu_timeout_seconds),
         services=Services(
             shop=ShopClient(settings.shop_api_url, settings.shop_api_key),

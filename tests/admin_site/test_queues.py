@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+from nlu.connections import storage_account
 
 from admin_site.queues import (
     MessageGone,
@@ -212,4 +213,4 @@ def test_make_queues_picks_storage_with_a_connection_string_and_the_twin_without
     assert isinstance(make_queues(make_config()), MemoryQueues)
     connection = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
                   "QueueEndpoint=http://127.0.0.1:1/devstoreaccount1;")
-    assert isinstance(make_queues(make_config(storage_connection=connection)), StorageQueues)
+    assert isinstance(make_queues(make_config(storage=storage_account(connection))), StorageQueues)

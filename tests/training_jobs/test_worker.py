@@ -194,7 +194,7 @@ def test_the_training_processes_get_no_secret_from_the_worker(monkeypatch):
 def test_settings_are_read_and_checked():
     s = WorkerSettings.from_env({"TRAINING_PROCESSES": "4", "TRAINING_AUTO_PROMOTE": "false",
                                  "GATE_TOLERANCE": "0.02", "AzureWebJobsStorage": "conn"})
-    assert (s.processes, s.auto_promote, s.tolerance, s.storage_connection) == (4, False, 0.02, "conn")
+    assert (s.processes, s.auto_promote, s.tolerance, s.storage.connection_string) == (4, False, 0.02, "conn")
     with pytest.raises(ValueError, match="TRAINING_PROCESSES.*TRAINING_BACKEND"):
         WorkerSettings.from_env({"TRAINING_PROCESSES": "two", "TRAINING_BACKEND": "gpu"})
 

@@ -1,0 +1,132 @@
+"""Where a Storage account is and how to sign in to it: a connection string (local, Azurite) or an
+account with Entra ID (Azure: the app's managed identity, `az login` on a laptop).
+
+The settings follow the Functions host's conventions for identity-based connections, so one set of
+app settings serves the host's queue triggers and our own clients alike. For a setting `PREFIX`
+(e.g. `AzureWebJobsStorage`):
+
+- `PREFIX`: a connection string;
+- or `PREFIX__accountName` (the service URIs follow from it), or `PREFIX__blobServiceUri` /
+  `PREFIX__queueServiceUri` (each https), optionally with `PREFIX__credential=managedidentity` and
+  `PREFIX__clientId` (a user-assigned identity's client id).
+
+The function app reads the same conventions with its own copy of this parser
+(`function_app/core/connections.py`: it is deployed without this package); a test runs both over
+the same settings.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+IDENTITY_KEYS = ("accountName", "blobServiceUri", "queueServiceUri", "credential", "clientId")
+
+
+class StorageSettingError(ValueError):
+    """A storage setting is malformed; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class StorageAccount:
+    connection_string: str = ""
+    blob_uri: str = ""
+    queue_uri: str = ""
+    client_id: str = ""  # a user-assigned managed identity; empty: system-assigned or the developer's
+    managed_identity: bool = False  # `__credential=managedidentity`: the managed identity only
+    setting: str = ""  # the setting it was read from, for messages
+
+    @property
+    def uses_identity(self) -> bool:
+        return not self.connection_string
+
+    def credential(self) -> Any:
+        """The Entra ID credential of an identity-based connection (None with a connection string)."""
+        if not self.uses_identity:
+            return None
+        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+        if self.managed_identity:
+            return ManagedIdentityCredential(client_id=self.client_id or None)
+        return DefaultAzureCredential(managed_identity_client_id=self.client_id or None)
+
+    def blob_service(self, **kwargs: Any):
+        from azure.storage.blob import BlobServiceClient
+
+        if self.connection_string:
+            return BlobServiceClient.from_connection_string(self.connection_string, **kwargs)
+        return BlobServiceClient(self._uri("blob"), credential=self.credential(), **kwargs)
+
+    def queue_service(self, **kwargs: Any):
+        from azure.storage.queue import QueueServiceClient
+
+        if self.connection_string:
+            return QueueServiceClient.from_connection_string(self.connection_string, **kwargs)
+        return QueueServiceClient(self._uri("queue"), credential=self.credential(), **kwargs)
+
+    def queue(self, name: str, **kwargs: Any):
+        from azure.storage.queue import QueueClient
+
+        if self.connection_string:
+            return QueueClient.from_connection_string(self.connection_string, name, **kwargs)
+        return QueueClient(self._uri("queue"), name, credential=self.credential(), **kwargs)
+
+    def _uri(self, service: str) -> str:
+        uri = self.blob_uri if service == "blob" else self.queue_uri
+        if not uri:
+            raise StorageSettingError(f"{self.setting}: no {service} service (set {self.setting}__accountName "
+                                   f"or {self.setting}__{service}ServiceUri)")
+        return uri
+
+
+def storage_account(connection: "str | StorageAccount") -> StorageAccount:
+    """A connection string as a StorageAccount (a StorageAccount as it is)."""
+    return connection if isinstance(connection, StorageAccount) else StorageAccount(connection_string=connection)
+
+
+def storage_from_env(env: Mapping[str, str], *prefixes: str) -> StorageAccount | None:
+    """The first of `prefixes` set in either form; None when none is. StorageSettingError names a
+    malformed setting."""
+    for prefix in prefixes:
+        account = _read(env, prefix)
+        if account is not None:
+            return account
+    return None
+
+
+def describe_missing(*prefixes: str) -> str:
+    """What to set when no storage setting is: the message settings validation gives."""
+    return (f"{' or '.join(prefixes)} is not set (a connection string, or {prefixes[0]}__accountName "
+            f"for an account reached with Entra ID)")
+
+
+def _read(env: Mapping[str, str], prefix: str) -> StorageAccount | None:
+    def get(key: str) -> str:
+        return (env.get(f"{prefix}__{key}") or "").strip()
+
+    connection = (env.get(prefix) or "").strip()
+    if connection:
+        return StorageAccount(connection_string=connection, setting=prefix)
+    if not any(get(k) for k in IDENTITY_KEYS):
+        return None
+    name = get("accountName")
+    if name and not ACCOUNT_NAME.match(name):
+        raise StorageSettingError(f"{prefix}__accountName: a storage account name is 3 to 24 lowercase "
+                               f"letters and digits, got {name!r}")
+    uris = {}
+    for service in ("blob", "queue"):
+        uri = get(f"{service}ServiceUri") or (f"https://{name}.{service}.core.windows.net" if name else "")
+        parsed = urlparse(uri)
+        if uri and (parsed.scheme != "https" or not parsed.netloc):
+            raise StorageSettingError(f"{prefix}__{service}ServiceUri: Entra ID needs an https URL, got {uri!r}")
+        uris[service] = uri.rstrip("/")
+    if not any(uris.values()):
+        raise StorageSettingError(f"{prefix}__credential/__clientId are set but not where the account is: "
+                               f"set {prefix}__accountName (or __blobServiceUri / __queueServiceUri)")
+    credential = get("credential")
+    if credential and credential.lower() != "managedidentity":
+        raise StorageSettingError(f"{prefix}__credential: the only value is managedidentity, got {credential!r}")
+    return StorageAccount(blob_uri=uris["blob"], queue_uri=uris["queue"], client_id=get("clientId"),
+                          managed_identity=bool(credential), setting=prefix)

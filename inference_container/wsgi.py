@@ -1,4 +1,7 @@
 """gunicorn entry point: `gunicorn -c inference_container/gunicorn.conf.py inference_container.wsgi:app`."""
+from nlu import telemetry
+
 from .app import create_app
 
-app = create_app()
+telemetry.configure("switchboard-nlu")
+app = telemetry.instrument_app(create_app())

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from nlu import dataset as data_mod
+from nlu import telemetry
 from nlu.connections import StorageAccount, StorageSettingError, describe_missing, storage_from_env
 from nlu.registry import Conflict, Registry, RegistryError, open_registry
 from nlu.training import (AWAITING, CANCELLED, FAILED, FINISHED, GATE_FAILED, JOB_ID, LOG_TAIL, PROMOTED, REQUEST_QUEUE,
@@ -392,6 +393,7 @@ def _azureml() -> Backend:
 def main(settings: WorkerSettings | None = None) -> int:
     import signal
 
+    telemetry.configure("switchboard-training-worker")
     settings = settings or WorkerSettings.from_env()
     if settings.storage is None:
         raise ValueError(describe_missing(*STORAGE_SETTINGS) + ": the training-requests queue")

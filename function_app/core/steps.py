@@ -50,7 +50,7 @@ def accept(envelope: Envelope, step_name: str) -> str:
     """A channel accepted a message: start the turn's trace; returns the message for `turns-incoming`
     (the channel's function writes it through its queue output binding)."""
     started = time.perf_counter()
-    with telemetry.step(step_name, envelope):
+    with telemetry.step(step_name, envelope, server=True):
         envelope.timed(step_name, started)
         return envelope.to_json()
 
@@ -84,7 +84,7 @@ def understand(envelope: Envelope, deps: Deps) -> None:
 
         _, branch = update_conversation(deps.conversations, _new_conversation(envelope), record)
         envelope.branch = branch
-        span.set_attribute("switchboard.branch", branch or "")
+        telemetry.understood(span, envelope)
         envelope.timed("understand", started)
         if branch:
             deps.queues.send(queue_for(branch), envelope.to_json())
@@ -140,7 +140,7 @@ def run_branch(envelope: Envelope, deps: Deps, logic: Branch, last_attempt: bool
 def deliver(envelope: Envelope, deps: Deps) -> None:
     """Send the reply through its channel, once; the outbox keeps every reply sent."""
     started = time.perf_counter()
-    with telemetry.step("deliver", envelope):
+    with telemetry.step("deliver", envelope) as span:
         if envelope.reply is None:
             raise PermanentError(f"turn {envelope.turn_id} reached deliver without a reply")
         channel = deps.channels.get(envelope.channel)
@@ -153,6 +153,7 @@ def deliver(envelope: Envelope, deps: Deps) -> None:
         channel.send(envelope)
         envelope.timed("deliver", started)
         envelope.timings["end_to_end"] = round(now_ms() - envelope.received_at, 3)
+        telemetry.delivered(span, envelope)
         deps.outbox.put({"id": envelope.turn_id, "conversation_id": envelope.conversation_id,
                          "channel": envelope.channel, "text": envelope.reply, "created": now_ms()})
         deps.turn_log.record(envelope, "failed" if envelope.error else "delivered")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+DATASETS = ROOT / "bench" / "data"  # CLINC150 and SNIPS, copies kept for reproducing the figures
 VAR = ROOT / "var" / "bench"
 
 

@@ -31,11 +31,11 @@ from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, SHARED, VAR, save  # noqa: E402
+from bench.common import DATASETS, ROOT, VAR, save  # noqa: E402
 from training_jobs.metrics import MIN_OOS_EXAMPLES, NO_OOS_MAX_DROP, choose_threshold  # noqa: E402
 
 OOS = "oos"
-DATA = {"clinc150": SHARED / "clinc150" / "data_full.json", "snips": SHARED / "snips"}
+DATA = {"clinc150": DATASETS / "clinc150" / "data_full.json", "snips": DATASETS / "snips"}
 FEW = (1, 5, 10, 19)
 SMALL = (30, 100, 300)
 DRAWS = 200

@@ -1,7 +1,7 @@
 """Quality benchmark: CLINC150 full under both out-of-scope protocols, and SNIPS, on their test splits.
 
 Each model is trained with the project's own CLI (defaults, seed 13) and evaluated through the
-serving code path; the table puts the figures beside the published ones in ../shared/data/README.md.
+serving code path; the table puts the figures beside the published ones in bench/data/README.md.
 
     .venv/bin/python bench/quality.py
 """
@@ -16,12 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, SHARED, VAR, save  # noqa: E402
+from bench.common import DATASETS, ROOT, VAR, save  # noqa: E402
 
 RUNS = {
-    "clinc150_oos_class": (SHARED / "clinc150" / "data_full.json", ["--oos-mode", "class"]),
-    "clinc150_oos_threshold": (SHARED / "clinc150" / "data_full.json", ["--oos-mode", "threshold"]),
-    "snips": (SHARED / "snips", ["--oos-mode", "none"]),  # SNIPS has no out-of-scope protocol
+    "clinc150_oos_class": (DATASETS / "clinc150" / "data_full.json", ["--oos-mode", "class"]),
+    "clinc150_oos_threshold": (DATASETS / "clinc150" / "data_full.json", ["--oos-mode", "threshold"]),
+    "snips": (DATASETS / "snips", ["--oos-mode", "none"]),  # SNIPS has no out-of-scope protocol
 }
 PUBLISHED = {
     "clinc150_oos_class": {"MLP (USE)": (93.5, 47.4), "BERT": (96.9, 40.3), "Rasa NLU": (91.5, 45.3)},

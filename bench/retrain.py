@@ -36,7 +36,7 @@ from admin_site.services import build  # noqa: E402
 from bench.common import VAR, ensure_model, save  # noqa: E402
 from bench.turns import Load  # noqa: E402
 from devstack.stack import REGISTRY, Ports, Stack, storage_connection  # noqa: E402
-from helpers import DEMO_DATA, SHARED_DATA  # noqa: E402
+from helpers import DATASETS, DEMO_DATA  # noqa: E402
 from livestack import Live  # noqa: E402
 from nlu.registry import open_registry  # noqa: E402
 
@@ -153,7 +153,7 @@ def promotion_under_load(stack: Stack, seconds: float = 40.0, rate: float = 20.0
 
 def horovod_scaling(epochs: int = 8, rounds: int = 2) -> dict:
     horovodrun = shutil.which("horovodrun", path=str(Path(sys.executable).parent))
-    data = str(SHARED_DATA / "snips")
+    data = str(DATASETS / "snips")
     runs: dict[int, list[dict]] = {1: [], 2: []}
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     for r in range(rounds):

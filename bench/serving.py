@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import SHARED, drive, ensure_model, save, start_gunicorn, stop, wait_ready  # noqa: E402
+from bench.common import DATASETS, drive, ensure_model, save, start_gunicorn, stop, wait_ready  # noqa: E402
 from devstack.stack import free_port  # noqa: E402
 
 
@@ -57,8 +57,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    model_dir = ensure_model(str(SHARED / "clinc150" / "data_full.json"), "clinc150-class", "--oos-mode", "class")
-    texts = [t for t, _ in json.loads((SHARED / "clinc150" / "data_full.json").read_text())["test"]]
+    model_dir = ensure_model(str(DATASETS / "clinc150" / "data_full.json"), "clinc150-class", "--oos-mode", "class")
+    texts = [t for t, _ in json.loads((DATASETS / "clinc150" / "data_full.json").read_text())["test"]]
     servers = {
         "a_naive_keras_predict": ("bench.naive_app:app", {"GUNICORN_WORKER_CLASS": "gthread"}),
         "b_keras_runtime": ("inference_container.wsgi:app", {"NLU_RUNTIME": "keras"}),

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bench.common import SHARED  # noqa: E402
+from bench.common import DATASETS  # noqa: E402
 from nlu import dataset as data  # noqa: E402
 from training_jobs.model import ModelConfig  # noqa: E402
 from training_jobs.train import TrainConfig, train  # noqa: E402
@@ -32,7 +32,7 @@ def config(overrides: dict) -> TrainConfig:
 
 def main(variants: list[str]) -> None:
     logging.basicConfig(level=logging.WARNING)
-    dataset = data.load(SHARED / "clinc150" / "data_full.json")
+    dataset = data.load(DATASETS / "clinc150" / "data_full.json")
     dataset.splits.pop("test")
     for raw in variants or ["{}"]:
         with tempfile.TemporaryDirectory() as tmp:

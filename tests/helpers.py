@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+DATASETS = ROOT / "bench" / "data"  # the public benchmark data sets (CLINC150, SNIPS)
 DEMO_DATA = ROOT / "training_jobs" / "data" / "demo.yml"
 
 

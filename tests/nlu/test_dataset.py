@@ -6,7 +6,7 @@ import pytest
 from nlu import dataset as data
 from nlu.dataset import DataError, Example, Span
 
-from helpers import DEMO_DATA, SHARED_DATA
+from helpers import DATASETS, DEMO_DATA
 
 
 def write(tmp_path, name, text):
@@ -93,7 +93,7 @@ def test_csv_reader_and_its_errors(tmp_path):
 
 
 def test_clinc150_reader_keeps_the_published_splits():
-    ds = data.load(SHARED_DATA / "clinc150" / "data_full.json")
+    ds = data.load(DATASETS / "clinc150" / "data_full.json")
     counts = {k: len(v) for k, v in ds.splits.items()}
     assert counts == {"train": 15100, "val": 3100, "test": 5500}  # in-scope + oos_* of each split
     assert len(ds.intents) == 151 and data.OOS in ds.intents
@@ -106,7 +106,7 @@ def test_clinc150_malformed_record(tmp_path):
 
 
 def test_snips_reader_turns_bio_tags_into_character_spans():
-    ds = data.load(SHARED_DATA / "snips")
+    ds = data.load(DATASETS / "snips")
     assert {k: len(v) for k, v in ds.splits.items()} == {"train": 13084, "val": 700, "test": 700}
     e = ds.splits["train"][1]  # add step to me to the 50 clásicos playlist
     assert [(e.text[s.start:s.end], s.entity) for s in e.entities] == [

@@ -1,0 +1,85 @@
+// Cosmos DB for NoSQL, serverless, Entra ID only (no keys): the database, every container the apps use
+// (with Entra data-plane auth the apps cannot create them) and the data-plane role assignments.
+
+param name string
+param location string
+param tags object
+param databaseName string
+
+@description('[{ name, partitionKey, defaultTtl? }]: every container of the database.')
+param containers array
+
+@description('Principal IDs given Cosmos DB Built-in Data Contributor on the account.')
+param dataContributorPrincipalIds array
+
+resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    locations: [
+      {
+        locationName: location
+        failoverPriority: 0
+        isZoneRedundant: false
+      }
+    ]
+    consistencyPolicy: {
+      defaultConsistencyLevel: 'Session'
+    }
+    capabilities: [
+      {
+        name: 'EnableServerless'
+      }
+    ]
+    disableLocalAuth: true
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-05-15' = {
+  parent: account
+  name: databaseName
+  properties: {
+    resource: {
+      id: databaseName
+    }
+  }
+}
+
+resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = [for container in containers: {
+  parent: database
+  name: container.name
+  properties: {
+    resource: union({
+      id: container.name
+      partitionKey: {
+        paths: [
+          container.partitionKey
+        ]
+        kind: 'Hash'
+      }
+    }, contains(container, 'defaultTtl') ? { defaultTtl: container.defaultTtl } : {})
+  }
+}]
+
+// Cosmos DB Built-in Data Contributor: a data-plane role of the account itself, not an Azure RBAC role.
+resource dataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleDefinitions@2024-05-15' existing = {
+  parent: account
+  name: '00000000-0000-0000-0000-000000000002'
+}
+
+resource dataContributorAssignments 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = [for principalId in dataContributorPrincipalIds: {
+  parent: account
+  name: guid(account.id, principalId, dataContributor.id)
+  properties: {
+    principalId: principalId
+    roleDefinitionId: dataContributor.id
+    scope: account.id
+  }
+}]
+
+output name string = account.name
+output endpoint string = account.properties.documentEndpoint

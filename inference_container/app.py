@@ -1,4 +1,4 @@
-"""Flask app factory for the NLU service (the contract in ../shared/design/architecture.md)."""
+"""Flask app factory for the NLU service (its contract: the README's "NLU service" section and openapi.json)."""
 from __future__ import annotations
 
 import json

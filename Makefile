@@ -31,8 +31,13 @@ node_modules/.installed: package.json package-lock.json
 	cp node_modules/chart.js/dist/chart.umd.js node_modules/chart.js/dist/chart.umd.js.map admin_site/static/vendor/
 	touch $@
 
-run: install
+run: install function_app/local.settings.json
 	$(PY) -m devstack run
+
+# Core Tools (`func start`) and the local host read the function app's settings from here; made once
+# from the sample, then yours to edit (it is not in git)
+function_app/local.settings.json:
+	cp local.settings.sample.json $@
 
 test: install
 	$(PY) -m pytest

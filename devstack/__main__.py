@@ -20,6 +20,7 @@ import threading
 import urllib.request
 from pathlib import Path
 
+from devstack.app_loader import local_settings
 from devstack.stack import ROOT, Ports, Stack, StackError
 
 
@@ -31,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--var", type=Path, default=ROOT / "var" / "devstack",
                         help="where the emulators keep their data and every process its log")
     args = parser.parse_args(argv)
-    stack, ports = Stack(args.var), Ports()
+    # function_app/local.settings.json, the file Core Tools' `func start` reads, feeds this host too
+    values, cors = local_settings(ROOT / "function_app")
+    stack, ports = Stack(args.var, functions_env=values, cors=cors or "*"), Ports()
     if args.command == "create-user":
         if not args.name:
             parser.error("create-user needs a NAME")

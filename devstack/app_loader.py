@@ -10,14 +10,24 @@ import sys
 from pathlib import Path
 
 
+def local_settings(app_dir: Path) -> tuple[dict[str, str], str]:
+    """The app folder's `local.settings.json` (where Core Tools reads it): its Values and its
+    Host.CORS; nothing when there is none. `make run` makes it from local.settings.sample.json."""
+    path = app_dir / "local.settings.json"
+    if not path.exists():
+        return {}, ""
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path}: not JSON: {e}") from None
+    values = {key: str(value) for key, value in (data.get("Values") or {}).items()}
+    return values, str((data.get("Host") or {}).get("CORS", ""))
+
+
 def load_settings(app_dir: Path) -> None:
     """local.settings.json's Values, under whatever the environment already sets."""
-    path = app_dir.parent / "local.settings.json"
-    if not path.exists():
-        path = app_dir / "local.settings.json"
-    if path.exists():
-        for key, value in json.loads(path.read_text()).get("Values", {}).items():
-            os.environ.setdefault(key, str(value))
+    for key, value in local_settings(app_dir)[0].items():
+        os.environ.setdefault(key, value)
 
 
 def load_app(app_dir: Path):

@@ -138,7 +138,7 @@ class Stack:
     ORDER = ("azurite", "cosmos", "nlu", "standins", "functions", "admin", "trainer")
 
     def __init__(self, var: Path, ports: Ports = Ports(), model: Path | None = None,
-                 functions_env: dict[str, str] | None = None, faults: bool = False) -> None:
+                 functions_env: dict[str, str] | None = None, faults: bool = False, cors: str = "*") -> None:
         self.var, self.ports = Path(var), ports
         self.model = model  # an artifact to register when the registry is empty (else: train the demo)
         # with faults: the function app and the admin site reach the backing services through the fault
@@ -147,6 +147,7 @@ class Stack:
         self.fault_control = free_port() if faults else None
         self.order = (("faults",) if faults else ()) + self.ORDER
         self.settings = {**app_settings(ports, self.proxies), **LOCAL_HOST_SETTINGS, **(functions_env or {})}
+        self.cors = cors  # the origins the functions host lets browsers call it from
         self.procs: dict[str, subprocess.Popen] = {}
         (self.var / "logs").mkdir(parents=True, exist_ok=True)
 
@@ -182,7 +183,7 @@ class Stack:
                    "--functions-url", f"http://127.0.0.1:{p.functions}"]
             return cmd, self.settings, lambda: all(map(_port_open, (p.shop, p.qna, p.sendbird, p.webchat)))
         if name == "functions":
-            cmd = [py, "-m", "devstack.functions_host", "--port", str(p.functions), "--cors", "*"]
+            cmd = [py, "-m", "devstack.functions_host", "--port", str(p.functions), "--cors", self.cors]
             return cmd, self.settings, lambda: _port_open(p.functions)
         if name == "admin":
             cmd = [py, "-m", "gunicorn", "-c", "admin_site/gunicorn.conf.py", "admin_site.wsgi:app"]

@@ -4,6 +4,7 @@ import pytest
 
 from core.errors import SettingsError
 from core.settings import ENV_NAMES, Settings
+from devstack.app_loader import local_settings
 from devstack.stack import Ports, app_settings
 from helpers import ROOT
 
@@ -27,3 +28,20 @@ def test_every_problem_is_reported_at_once_naming_the_setting():
     message = str(e.value)
     assert "COSMOS_KEY is not set" in message
     assert "NLU_URL: not an http(s) URL" in message and "NLU_MIN_CONFIDENCE" in message
+
+
+def test_the_sample_lets_the_web_chat_page_call_the_host():
+    """Core Tools answers a browser only from Host.CORS's origins: the web chat page's is there."""
+    cors = json.loads((ROOT / "local.settings.sample.json").read_text())["Host"]["CORS"].split(",")
+    assert f"http://localhost:{Ports().webchat}" in cors and f"http://127.0.0.1:{Ports().webchat}" in cors
+
+
+def test_the_local_host_reads_the_file_core_tools_reads(tmp_path):
+    """function_app/local.settings.json (made by `make run` from the sample) feeds both routes."""
+    assert local_settings(tmp_path) == ({}, "")
+    (tmp_path / "local.settings.json").write_text((ROOT / "local.settings.sample.json").read_text())
+    values, cors = local_settings(tmp_path)
+    assert values == sample() and "http://localhost:7100" in cors
+    (tmp_path / "local.settings.json").write_text("{ not json")
+    with pytest.raises(ValueError, match=r"local.settings.json: not JSON"):
+        local_settings(tmp_path)

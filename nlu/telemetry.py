@@ -21,13 +21,21 @@ URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.query")
 
 
 class DropQueryStrings(SpanProcessor):
-    """Every URL attribute without its query string, as the span starts (before any export)."""
+    """Every URL attribute without its query string, whenever it is set (instrumentations set some
+    as the span starts, some after), so no exporter ever sees one."""
 
     def on_start(self, span, parent_context=None) -> None:
-        for key in URL_ATTRIBUTES:
-            value = (span.attributes or {}).get(key)
-            if isinstance(value, str) and "?" in value:
-                span.set_attribute(key, "" if key == "url.query" else value.split("?", 1)[0])
+        set_attribute = span.set_attribute
+
+        def redacted(key: str, value) -> None:
+            if key in URL_ATTRIBUTES and isinstance(value, str) and "?" in value:
+                value = "" if key == "url.query" else value.split("?", 1)[0]
+            set_attribute(key, value)
+
+        span.set_attribute = redacted
+        span.set_attributes = lambda attributes: [redacted(k, v) for k, v in attributes.items()]
+        for key, value in dict(span.attributes or {}).items():
+            redacted(key, value)
 
 
 def configure(service: str, processors: Sequence[SpanProcessor] = (), env: Mapping[str, str] = os.environ) -> None:

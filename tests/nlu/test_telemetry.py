@@ -1,0 +1,54 @@
+"""The services' telemetry (nlu/telemetry.py, used by the NLU service, the admin site and the training
+worker): Flask's requests are server spans, HTTP clients' calls are dependency spans, and no URL
+keeps its query string. In a subprocess: a tracer provider is once per process."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from helpers import ROOT
+
+SCRIPT = r"""
+import json, os, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from nlu import telemetry
+
+memory = InMemorySpanExporter()
+telemetry.configure("switchboard-admin", [SimpleSpanProcessor(memory)], env={})
+
+class Ok(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+import httpx
+from admin_site import create_app
+os.environ["ADMIN_SECRET_KEY"] = "k" * 40
+app = telemetry.instrument_app(create_app())
+app.test_client().get("/healthz?q=private+words")
+httpx.get(f"http://127.0.0.1:{server.server_port}/products?q=private+words")
+print(json.dumps([{"name": s.name, "kind": s.kind.name, "service": s.resource.attributes["service.name"],
+                   "attributes": dict(s.attributes or {})} for s in memory.get_finished_spans()]))
+"""
+
+
+def _spans() -> list[dict]:
+    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": f"{ROOT}:{ROOT / 'function_app'}", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_requests_and_client_calls_are_spans_without_query_strings():
+    spans = _spans()
+    kinds = {s["kind"] for s in spans}
+    assert {"SERVER", "CLIENT"} <= kinds, spans
+    assert {s["service"] for s in spans} == {"switchboard-admin"}
+    assert "private" not in json.dumps(spans)
+    server = next(s for s in spans if s["kind"] == "SERVER")
+    assert "/healthz" in json.dumps(server["attributes"])

@@ -51,11 +51,11 @@ class Settings:
         values, problems = {}, []
         try:
             values["storage"] = queue_account_from_env(env, STORAGE_SETTING)
+            if values["storage"] is None:
+                problems.append(f"{STORAGE_SETTING} is not set (a connection string, or "
+                                f"{STORAGE_SETTING}__accountName for an account reached with Entra ID)")
         except ValueError as e:
             problems.append(str(e))
-        if "storage" in values and values["storage"] is None:
-            problems.append(f"{STORAGE_SETTING} is not set (a connection string, or {STORAGE_SETTING}__accountName "
-                            f"for an account reached with Entra ID)")
         for field in fields(cls):
             if field.name == "storage":
                 continue
@@ -94,8 +94,8 @@ def _webchat_secret_problems(env: dict[str, str], secret: str | None) -> list[st
 
 
 STORAGE_SETTING = "AzureWebJobsStorage"
-OPTIONAL = {"cosmos_key", "appinsights_connection", "sdk_transport", "webchat_token_secret", "webchat_messages_per_conversation",
-            "webchat_messages_per_address", "webchat_conversations_per_address", "webchat_limit_window_seconds",
+OPTIONAL = {"cosmos_key", "appinsights_connection", "sdk_transport", "webchat_token_secret",
+            "webchat_messages_per_conversation", "webchat_messages_per_address", "webchat_conversations_per_address", "webchat_limit_window_seconds",
             "webchat_trusted_proxies"}
 CHOICES = {"sdk_transport": ("fast", "azure-core")}
 

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from helpers import ROOT
 
 SCRIPT = r"""
@@ -52,3 +54,35 @@ def test_requests_and_client_calls_are_spans_without_query_strings():
     assert "private" not in json.dumps(spans)
     server = next(s for s in spans if s["kind"] == "SERVER")
     assert "/healthz" in json.dumps(server["attributes"])
+
+
+CONSOLE = r"""
+import sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import httpx
+if sys.argv[1] == "function_app":
+    from core import telemetry
+    telemetry.configure()
+else:
+    from nlu import telemetry
+    telemetry.configure("switchboard-nlu")
+
+class Ok(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+httpx.get(f"http://127.0.0.1:{server.server_port}/orders/K-1?q=private+words")
+"""
+
+
+@pytest.mark.parametrize("module", ["function_app", "nlu"])
+def test_the_console_exporter_shows_dependency_spans_locally(module):
+    """`OTEL_TRACES_EXPORTER=console`: what a developer sees without Azure."""
+    done = subprocess.run([sys.executable, "-c", CONSOLE, module], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={"PYTHONPATH": f"{ROOT}:{ROOT / 'function_app'}", "PATH": "/usr/bin:/bin",
+                                           "OTEL_TRACES_EXPORTER": "console"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"kind": "SpanKind.CLIENT"' in done.stdout and "/orders/K-1" in done.stdout
+    assert "private" not in done.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -146,3 +147,22 @@ def test_application_insights_receives_requests_and_dependencies(telemetry_run, 
     assert f"127.0.0.1:{stack.ports.shop}" in targets and f"127.0.0.1:{stack.ports.sendbird}" in targets
     names = {item["data"]["baseData"]["name"] for item in received if item["data"]["baseType"] == "RequestData"}
     assert {"understand", "deliver"} <= names
+
+
+def test_the_workbooks_queries_match_what_application_insights_receives(telemetry_run):
+    """infra/workbook.json reads customDimensions of the `requests` rows: each one it reads is in the
+    rows the exporter sends, and booleans arrive as Python writes them ("True"), which tobool() reads
+    and a comparison with "true" would not."""
+    _, received = telemetry_run
+    rows = {}
+    for item in received:
+        if item["data"]["baseType"] == "RequestData":
+            rows.setdefault(item["data"]["baseData"]["name"], []).append(item["data"]["baseData"]["properties"])
+    workbook = (ROOT / "infra" / "workbook.json").read_text()
+    keys = set(re.findall(r'customDimensions\[\\"(switchboard\.[a-z_]+)\\"\]', workbook))
+    assert {"switchboard.intent", "switchboard.out_of_scope", "switchboard.end_to_end_ms"} <= keys
+    for key in keys:
+        assert any(key in props for props_list in rows.values() for props in props_list), key
+    understood = rows["understand"][0]
+    assert understood["switchboard.out_of_scope"] in ("True", "False")
+    assert '== \\"true\\"' not in workbook and "tobool(customDimensions" in workbook

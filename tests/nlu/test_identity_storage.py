@@ -108,6 +108,18 @@ def test_the_registry_and_the_training_queue_use_the_identity(signed_in, tmp_pat
     assert queue.receive(visibility_s=5).content == {"job": "j1"}
 
 
+def test_the_nlu_service_finds_the_registry_from_the_identity_settings(signed_in, monkeypatch):
+    """The NLU service names no connection: the registry reads the environment, in either form."""
+    env, _ = signed_in
+    for name in ("NLU_REGISTRY_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING", "AzureWebJobsStorage"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    open_registry("azure://models").store.put_bytes("from-env.txt", b"found")
+    account = connections.storage_from_env(env, "AzureWebJobsStorage")
+    assert account.blob_service().get_container_client("models").download_blob("from-env.txt").readall() == b"found"
+
+
 def test_a_token_for_another_audience_is_refused(oauth_azurite, monkeypatch):
     """The identity really is what Azurite checks: a token meant for another service fails."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", oauth_azurite["cert"])

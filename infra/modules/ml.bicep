@@ -17,7 +17,6 @@ param workerPrincipalId string
 var roleIds = {
   azureMLDataScientist: 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
-  keyVaultAdministrator: '00482a5a-887f-4fb3-b363-3b7fe8e74483'
 }
 
 // Azure ML's default datastores use this account's key, so unlike the apps' account it keeps shared keys.
@@ -72,17 +71,8 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-04-01' = {
   }
 }
 
-// The workspace keeps its datastore credentials in its vault, which uses Azure RBAC.
-resource workspaceVaultRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(mlVault.id, workspace.id, roleIds.keyVaultAdministrator)
-  scope: mlVault
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.keyVaultAdministrator)
-    principalId: workspace.identity.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
+// The workspace grants its own identity what it needs on its vault and storage when it is created
+// (an explicit assignment of the same role would fail with RoleAssignmentExists).
 resource cluster 'Microsoft.MachineLearningServices/workspaces/computes@2024-04-01' = {
   parent: workspace
   name: clusterName
@@ -131,4 +121,4 @@ resource workerMlStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 
 output workspaceName string = workspace.name
 output clusterName string = cluster.name
-output clusterPrincipalId string = cluster.identity.principalId
+output clusterPrincipalId string = cluster.identity!.principalId

@@ -42,7 +42,8 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
     displayName: 'Switchboard'
     category: 'workbook'
     sourceId: appInsights.id
-    serializedData: loadTextContent('../workbook.json')
+    // opened from the gallery or directly, the workbook queries this Application Insights resource
+    serializedData: replace(loadTextContent('../workbook.json'), '"Azure Monitor"', '"${appInsights.id}"')
   }
 }
 

@@ -465,3 +465,25 @@ def test_workbook_queries_use_only_known_spans_and_attributes():
                          "switchboard.failed", "switchboard.end_to_end_ms", "switchboard.intent",
                          "percentile(duration, 99)"):
         assert needed_piece in text, needed_piece
+
+
+def test_azd_up_leaves_the_container_apps_on_their_real_port_probes_and_command():
+    """The first provision runs on a placeholder image (port 80, no probes, no command) and `azd deploy`
+    swaps only the image: `azd up` must provision again afterwards."""
+    project = yaml.safe_load((INFRA / "azure.yaml").read_text())
+    assert "azd provision" in project["hooks"]["postup"]["run"]
+    app = (INFRA / "modules" / "containerapp.bicep").read_text()
+    assert re.search(r"placeholder \? \[\] : probes", app) and re.search(r"placeholder \? \[\] : args", app)
+
+
+def test_azd_passes_who_deploys_and_as_what():
+    """A service principal (CI) deploying as 'User' is refused (UnmatchedPrincipalType)."""
+    values = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert values["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE}"
+
+
+def test_the_workbook_is_bound_to_its_application_insights():
+    monitoring = (INFRA / "modules" / "monitoring.bicep").read_text()
+    workbook = json.loads((INFRA / "workbook.json").read_text())
+    assert workbook["fallbackResourceIds"] == ["Azure Monitor"]
+    assert "replace(loadTextContent('../workbook.json'), '\"Azure Monitor\"', '\"${appInsights.id}\"')" in monitoring

@@ -16,6 +16,7 @@ the same settings.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -44,13 +45,7 @@ class StorageAccount:
 
     def credential(self) -> Any:
         """The Entra ID credential of an identity-based connection (None with a connection string)."""
-        if not self.uses_identity:
-            return None
-        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-        if self.managed_identity:
-            return ManagedIdentityCredential(client_id=self.client_id or None)
-        return DefaultAzureCredential(managed_identity_client_id=self.client_id or None)
+        return _credential(self.client_id, self.managed_identity) if self.uses_identity else None
 
     def blob_service(self, **kwargs: Any):
         from azure.storage.blob import BlobServiceClient
@@ -79,6 +74,16 @@ class StorageAccount:
             raise StorageSettingError(f"{self.setting}: no {service} service (set {self.setting}__accountName "
                                    f"or {self.setting}__{service}ServiceUri)")
         return uri
+
+
+@functools.cache
+def _credential(client_id: str, managed_identity: bool) -> Any:
+    """One credential per identity and process: each caches its tokens, so every client shares them."""
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if managed_identity:
+        return ManagedIdentityCredential(client_id=client_id or None)
+    return DefaultAzureCredential(managed_identity_client_id=client_id or None)
 
 
 def storage_account(connection: "str | StorageAccount") -> StorageAccount:

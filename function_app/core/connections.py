@@ -13,6 +13,7 @@ whose managed identity is `AZURE_CLIENT_ID`'s.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -76,7 +77,9 @@ def queue_account_from_env(env: Mapping[str, str], prefix: str = "AzureWebJobsSt
     return QueueAccount(queue_uri=uri.rstrip("/"), client_id=get("clientId"), managed_identity=bool(credential))
 
 
+@functools.cache
 def entra_credential(client_id: str = "", managed_identity: bool = False) -> Any:
+    """One credential per identity and process: each caches its tokens, so every client shares them."""
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     if managed_identity:

@@ -11,15 +11,9 @@ import pytest
 
 from helpers import ROOT
 
-SCRIPT = r"""
-import json, os, threading
+STUB_SERVER = r"""
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from nlu import telemetry
-
-memory = InMemorySpanExporter()
-telemetry.configure("switchboard-admin", [SimpleSpanProcessor(memory)], env={})
 
 class Ok(BaseHTTPRequestHandler):
     def do_GET(self):
@@ -27,6 +21,18 @@ class Ok(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
 threading.Thread(target=server.serve_forever, daemon=True).start()
+"""  # a local server for the HTTP client to call
+
+SCRIPT = r"""
+import json, os
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from nlu import telemetry
+
+memory = InMemorySpanExporter()
+telemetry.configure("switchboard-admin", [SimpleSpanProcessor(memory)], env={})
+
+{stub_server}
 
 import httpx
 from admin_site import create_app
@@ -36,7 +42,7 @@ app.test_client().get("/healthz?q=private+words")
 httpx.get(f"http://127.0.0.1:{server.server_port}/products?q=private+words")
 print(json.dumps([{"name": s.name, "kind": s.kind.name, "service": s.resource.attributes["service.name"],
                    "attributes": dict(s.attributes or {})} for s in memory.get_finished_spans()]))
-"""
+""".replace("{stub_server}", STUB_SERVER)
 
 
 def _spans() -> list[dict]:
@@ -57,8 +63,7 @@ def test_requests_and_client_calls_are_spans_without_query_strings():
 
 
 CONSOLE = r"""
-import sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import sys
 import httpx
 if sys.argv[1] == "function_app":
     from core import telemetry
@@ -67,14 +72,9 @@ else:
     from nlu import telemetry
     telemetry.configure("switchboard-nlu")
 
-class Ok(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
-    def log_message(self, *a): pass
-server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
-threading.Thread(target=server.serve_forever, daemon=True).start()
+{stub_server}
 httpx.get(f"http://127.0.0.1:{server.server_port}/orders/K-1?q=private+words")
-"""
+""".replace("{stub_server}", STUB_SERVER)
 
 
 @pytest.mark.parametrize("module", ["function_app", "nlu"])

@@ -8,7 +8,7 @@ HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_M
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
            inference_container/requirements.txt nlu/requirements.txt admin_site/requirements.txt
 
-BENCHES := quality serving startup turns workers transport admin retrain oos faults soak fuzz
+BENCHES := quality serving tiers startup turns workers transport admin retrain oos faults soak fuzz
 
 .PHONY: install run test bench clean $(addprefix bench-,$(BENCHES))
 
@@ -44,11 +44,11 @@ test: install
 
 bench: $(addprefix bench-,$(BENCHES))
 
-bench-serving: install  # wrk drives the serving benchmark
+bench-serving bench-tiers: bench-%: install  # wrk drives the serving benchmarks
 	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
-	$(PY) bench/serving.py
+	$(PY) bench/$*.py
 
-$(addprefix bench-,$(filter-out serving,$(BENCHES))): bench-%: install  # bench-quality: bench/quality.py, ...
+$(addprefix bench-,$(filter-out serving tiers,$(BENCHES))): bench-%: install  # bench-quality: bench/quality.py, ...
 	$(PY) bench/$*.py
 
 clean:

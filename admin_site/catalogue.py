@@ -681,7 +681,7 @@ class CatalogueStore:
             values: dict[str, list[str]] = {}
             for alt, value in table.items():
                 values.setdefault(value, []).append(alt)
-            self.save_entity(name, values, [], None, by)
+            self.save_entity(name, values, demo.lookups.get(name, []), None, by)
         by_intent: dict[str, list[str]] = {}
         for example in demo.splits["train"]:
             by_intent.setdefault(example.intent, []).append(dataset.format_annotated(example))

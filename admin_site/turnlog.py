@@ -304,6 +304,7 @@ def shape(doc: Doc, min_confidence: float | None = None) -> dict[str, Any]:
         "segments": segments(text, nlu.get("entities")), "entities": spans(text, nlu.get("entities")),
         "has_nlu": bool(nlu), "intent": intent.get("name"), "confidence": intent.get("confidence"),
         "ranking": ranking, "out_of_scope": bool(nlu.get("out_of_scope")), "branch": doc.get("branch"),
+        "tier": nlu.get("tier") if nlu.get("tier") in ("fast", "transformer") else None,
         "reply": doc.get("reply"), "status": doc.get("status") or "", "error": doc.get("error"),
         "timings": steps, "end_to_end": timings.get("end_to_end"), "is_agent": doc.get("branch") == AGENT,
         "review": doc.get("review"),

@@ -83,3 +83,15 @@ def ensure_model(data: str, name: str, *extra: str) -> Path:
         subprocess.run([sys.executable, "-m", "training_jobs", "train", "--data", data, "--out", str(out), *extra],
                        cwd=ROOT, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     return out
+
+
+def few_shot(examples: list, shots: int, seed: int = 13) -> list:
+    """`shots` examples of each intent, drawn with a fixed seed (the few-shot protocol)."""
+    import random
+
+    by_intent: dict[str, list] = {}
+    for e in examples:
+        by_intent.setdefault(e.intent, []).append(e)
+    rng = random.Random(seed)
+    return [e for intent in sorted(by_intent)
+            for e in rng.sample(by_intent[intent], min(shots, len(by_intent[intent])))]

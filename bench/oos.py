@@ -57,14 +57,14 @@ def confidences(name: str, reuse: bool) -> dict:
         return json.loads(cache.read_text())
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "training_jobs", "train", "--data", str(DATA[name]), "--out", str(out),
-                    "--seed", "13", "--oos-mode", "none"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                    "--seed", "13", "--oos-mode", "none", "--recipe", "fast"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     wall = round(time.perf_counter() - started, 1)
     from nlu import dataset as data
     from nlu.artifact import load_model
     from training_jobs.evaluate import predict
 
-    model = load_model(out, "onnx")
+    model = load_model(out)
     assert model.threshold == 0.0
     splits = data.load(DATA[name]).splits
     result = {"train_command_seconds": wall}
@@ -77,7 +77,7 @@ def confidences(name: str, reuse: bool) -> dict:
 
 
 def threshold_inputs(rows: list) -> tuple[list[float], list[bool], list[float]]:
-    """What train.pick_threshold hands choose_threshold, from [gold, top, confidence] rows."""
+    """What training hands choose_threshold (calibrate.threshold_for), from [gold, top, confidence] rows."""
     conf_in = [c for g, _, c in rows if g != OOS]
     correct = [p == g for g, p, _ in rows if g != OOS]
     conf_oos = [c for g, _, c in rows if g == OOS]

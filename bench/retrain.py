@@ -8,10 +8,10 @@
 2. Promotion under steady chat load (20 turns/s, signed webhooks): production switches to a retrained
    version and back, 10 s apart, while a second client parses straight against the NLU service.
    Counted: failed parse requests, lost and duplicated replies. Target: 0 and 0.
-3. Horovod on this machine: the same training (SNIPS, 8 epochs) with 1 and with 2 processes, each
-   twice, interleaved: training samples per second and test accuracy.
+3. Horovod on this machine: the same training (SNIPS: the fast recipe 8 epochs, the transformer 1)
+   with 1 and with 2 processes, each twice, interleaved: training samples per second and test accuracy.
 
-    .venv/bin/python bench/retrain.py [--quick]   (--quick: phase 1 only)
+    .venv/bin/python bench/retrain.py [--quick] [--recipe cascade]   (--quick: phase 1 only)
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from bench.turns import Load  # noqa: E402
 from devstack.stack import REGISTRY, Ports, Stack, storage_connection  # noqa: E402
 from helpers import DATASETS, DEMO_DATA  # noqa: E402
 from livestack import Live  # noqa: E402
+from nlu.artifact import DEFAULT_RECIPE  # noqa: E402
 from nlu.registry import open_registry  # noqa: E402
 
 PASSWORD = "a benchmark password"
@@ -63,7 +64,7 @@ class Admin:
         return self.http.post(url, data={**data, "csrf_token": self.token("/models/")})
 
 
-def train_to_answer(stack: Stack, services) -> dict:
+def train_to_answer(stack: Stack, services, recipe: str) -> dict:
     services.catalogue.save_intent(INTENT, EXAMPLES, None, None, "bench")  # no route: faq answers from the QnA
     services.catalogue.save_qna(None, ["Do you repair things?", "Can you fix my shoes?"], ANSWER, None, "bench")
     services.qna.publish(services.catalogue.all("qna"))
@@ -72,7 +73,7 @@ def train_to_answer(stack: Stack, services) -> dict:
     jobs = services.training.jobs
     known = {j["id"] for j in jobs.list()}
     pressed = time.monotonic()
-    answer = admin.post("/models/train", {"backend": "local", "auto_promote": "yes"})
+    answer = admin.post("/models/train", {"backend": "local", "recipe": recipe, "auto_promote": "yes"})
     assert answer.status_code == 200 and "queued" in answer.text, answer.text[-500:]
     job = next(j for j in jobs.list() if j["id"] not in known)
     while (job := jobs.get(job["id"]))["status"] in ("queued", "running"):
@@ -95,7 +96,7 @@ def train_to_answer(stack: Stack, services) -> dict:
     queued = (_when(job["started_at"]) - _when(job["requested_at"]))
     phases = {"queue": round(queued, 1), **{k: round(v, 1) for k, v in job["seconds"].items()},
               "load in the NLU service": round(loaded - finished, 1), "answer": round(answered - loaded, 1)}
-    return {"status": job["status"], "version": job["version"], "gate": job["gate"]["reasons"],
+    return {"recipe": recipe, "status": job["status"], "version": job["version"], "gate": job["gate"]["reasons"],
             "answer_is_the_new_one": texts[0] == ANSWER, "train_to_answer_s": round(answered - pressed, 1),
             "phases_s": phases, "examples": job["data"]["examples"], "intents": job["data"]["intents"]}
 
@@ -151,61 +152,77 @@ def promotion_under_load(stack: Stack, seconds: float = 40.0, rate: float = 20.0
             "e2e_p50_ms": outcome["e2e_p50_ms"], "e2e_p99_ms": outcome["e2e_p99_ms"]}
 
 
-def horovod_scaling(epochs: int = 8, rounds: int = 2) -> dict:
+def horovod_scaling(recipe: str, epochs: int, rounds: int = 2) -> dict:
+    """The same training with 1 and with 2 Horovod processes, interleaved: the tier's samples per
+    second (its own fit time, from the artifact's metadata) and the test figures."""
     horovodrun = shutil.which("horovodrun", path=str(Path(sys.executable).parent))
     data = str(DATASETS / "snips")
     runs: dict[int, list[dict]] = {1: [], 2: []}
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     for r in range(rounds):
         for n in (1, 2):
-            out = VAR / f"retrain-scaling-{n}"
+            out = VAR / f"retrain-scaling-{recipe}-{n}"
             shutil.rmtree(out, ignore_errors=True)
             train = [sys.executable, "-m", "training_jobs", "train", "--data", data, "--out", str(out),
-                     "--epochs", str(epochs), "--seed", str(13 + r)]
+                     "--epochs", str(epochs), "--seed", str(13 + r), "--recipe", recipe]
             launcher = [horovodrun, "-np", str(n), "-H", f"localhost:{n}", "--gloo"] if n > 1 else []
             subprocess.run(launcher + train, cwd=ROOT, env=env, check=True, capture_output=True)
             meta = json.loads((out / "metadata.json").read_text())
             metrics = json.loads((out / "metrics.json").read_text())
             t = meta["training"]
-            runs[n].append({"seconds": t["seconds"], "samples_per_s": round(t["train_examples"] * epochs / t["seconds"], 1),
+            seconds = t[recipe]["seconds"]
+            runs[n].append({"seconds": seconds, "samples_per_s": round(t["train_examples"] * epochs / seconds, 1),
                             "test_intent_accuracy": metrics["test"]["intent_accuracy"],
                             "test_entity_f1": metrics["test"]["entity_f1"]})
-            print(f"  {n} process(es), round {r + 1}: {runs[n][-1]}", flush=True)
+            print(f"  {recipe}, {n} process(es), round {r + 1}: {runs[n][-1]}", flush=True)
     summary = {f"{n}_processes": {"runs": rs, "samples_per_s_best": max(x["samples_per_s"] for x in rs),
                                   "test_intent_accuracy": [x["test_intent_accuracy"] for x in rs]}
                for n, rs in runs.items()}
     summary["speed_up"] = round(summary["2_processes"]["samples_per_s_best"] /
                                 summary["1_processes"]["samples_per_s_best"], 2)
-    return {"data": "SNIPS", "epochs": epochs, **summary}
+    return {"data": "SNIPS", "recipe": recipe, "epochs": epochs, **summary}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="phase 1 only (as --phases answer)")
+    parser.add_argument("--phases", default="answer,promotion,horovod,horovod_transformer",
+                        help="which of answer, promotion, horovod (the fast recipe), horovod_transformer to run "
+                             "(the others keep their recorded figures)")
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE, help="what the Train form asks for (default: its default)")
     args = parser.parse_args()
-    model = ensure_model(str(DEMO_DATA), "retrain-demo")
-    var = VAR / "retrain-stack"
-    shutil.rmtree(var, ignore_errors=True)
-    stack = Stack(var, Ports.free(), model=model)
-    result = {"command": ".venv/bin/python bench/retrain.py" + (" --quick" if args.quick else ""),
-              "machine": f"{os.cpu_count()} cores"}
-    stack.start_all()
-    try:
-        services = build(Config.from_env(stack.admin_settings()))
-        services.accounts.create("bench-admin", "admin", PASSWORD, by="bench")
-        print("1. Train -> answer ...", flush=True)
-        result["train_to_answer"] = train_to_answer(stack, services)
-        print(json.dumps(result["train_to_answer"], indent=1), flush=True)
-        if not args.quick:
-            print("2. promotion under 20 turns/s ...", flush=True)
-            result["promotion_under_load"] = promotion_under_load(stack)
-            print(json.dumps(result["promotion_under_load"], indent=1), flush=True)
-    finally:
-        stack.stop_all()
-    if not args.quick:
-        print("3. Horovod 1 vs 2 processes ...", flush=True)
-        result["horovod_scaling"] = horovod_scaling()
-        print(json.dumps({k: v for k, v in result["horovod_scaling"].items() if k != "runs"}, indent=1), flush=True)
+    phases = {"answer"} if args.quick else set(args.phases.split(","))
+    saved = ROOT / "bench" / "results" / "retrain.json"
+    result = json.loads(saved.read_text()) if saved.exists() else {}
+    result.update(command=" ".join([".venv/bin/python bench/retrain.py", *sys.argv[1:]]),
+                  machine=f"{os.cpu_count()} cores")
+    if phases & {"answer", "promotion"}:
+        model = ensure_model(str(DEMO_DATA), "retrain-demo", "--recipe", "fast")  # production before the Train
+        var = VAR / "retrain-stack"
+        shutil.rmtree(var, ignore_errors=True)
+        stack = Stack(var, Ports.free(), model=model)
+        stack.start_all()
+        try:
+            services = build(Config.from_env(stack.admin_settings()))
+            services.accounts.create("bench-admin", "admin", PASSWORD, by="bench")
+            if "answer" in phases:
+                print("1. Train -> answer ...", flush=True)
+                processes = stack.trainer_settings()["TRAINING_PROCESSES"]
+                key = "train_to_answer" + ("" if args.recipe == "fast" else f"_{args.recipe}_{processes}_processes")
+                result[key] = train_to_answer(stack, services, args.recipe)
+                print(json.dumps(result[key], indent=1), flush=True)
+            if "promotion" in phases:
+                print("2. promotion under 20 turns/s ...", flush=True)
+                result["promotion_under_load"] = promotion_under_load(stack)
+                print(json.dumps(result["promotion_under_load"], indent=1), flush=True)
+        finally:
+            stack.stop_all()
+    for phase, key, recipe, epochs in (("horovod", "horovod_scaling", "fast", 8),
+                                       ("horovod_transformer", "horovod_scaling_transformer", "transformer", 1)):
+        if phase in phases:
+            print(f"3. Horovod 1 vs 2 processes, the {recipe} recipe ...", flush=True)
+            result[key] = horovod_scaling(recipe, epochs)
+            print(json.dumps({k: v for k, v in result[key].items() if k != "runs"}, indent=1), flush=True)
     save("retrain", result)
 
 

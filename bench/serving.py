@@ -31,14 +31,14 @@ from devstack.stack import free_port  # noqa: E402
 
 def compute_floor(model_dir, texts) -> dict:
     """In-process cost of one model call at batch size 1 (tokenised input ready)."""
-    from nlu.artifact import load_model
-    from training_jobs.keras_runtime import load_keras_model
+    from nlu.artifact import ONNX, load_model
+    from training_jobs.keras_runtime import KERAS, load_keras_model
 
-    onnx_model, keras_model = load_model(model_dir, "onnx"), load_model(model_dir, "keras")
+    onnx_model, keras_model = load_model(model_dir, ONNX), load_model(model_dir, KERAS)
     raw = load_keras_model(model_dir)
     ids = [np.asarray([onnx_model.tokenizer.encode(t)], np.int32) for t in texts[:300]]
     out = {}
-    for name, fn, n in (("onnx", onnx_model.runtime, 300), ("keras_tf_function", keras_model.runtime, 300),
+    for name, fn, n in (("onnx", onnx_model.tiers["fast"], 300), ("keras_tf_function", keras_model.tiers["fast"], 300),
                         ("keras_predict", lambda x: raw.predict(x, verbose=0), 60)):
         for x in ids[:10]:
             fn(x)
@@ -57,7 +57,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    model_dir = ensure_model(str(DATASETS / "clinc150" / "data_full.json"), "clinc150-class", "--oos-mode", "class")
+    model_dir = ensure_model(str(DATASETS / "clinc150" / "data_full.json"), "clinc150-class", "--oos-mode", "class",
+                             "--recipe", "fast")
     texts = [t for t, _ in json.loads((DATASETS / "clinc150" / "data_full.json").read_text())["test"]]
     servers = {
         "a_naive_keras_predict": ("bench.naive_app:app", {"GUNICORN_WORKER_CLASS": "gthread"}),

@@ -68,7 +68,7 @@ def ready_time(model_dir: Path) -> float:
 
 
 def main() -> None:
-    demo = ensure_model(str(DEMO_DATA), "startup-demo")
+    demo = ensure_model(str(DEMO_DATA), "startup-demo", "--recipe", "fast")
     big = big_model(demo, VAR / "startup-500mb")
     interpreter = statistics.median(seconds([sys.executable, "-c", "pass"]) for _ in range(5))
     results = {"interpreter_start_s": round(interpreter, 3)}

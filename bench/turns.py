@@ -22,6 +22,7 @@ import argparse
 import http.client
 import json
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -33,8 +34,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "function_app")]
 
-from bench.common import VAR, save  # noqa: E402
-from devstack.stack import Ports, Stack  # noqa: E402
+from bench.common import VAR, ensure_model, save  # noqa: E402
+from devstack.stack import REGISTRY, Ports, Stack, storage_connection  # noqa: E402
+from helpers import DEMO_DATA  # noqa: E402
 from livestack import Live, message_event, sign  # noqa: E402
 
 # Each of these gets exactly one reply and leaves no question pending.
@@ -142,11 +144,56 @@ class Load:
                 "e2e_max_ms": round(max(latency), 1) if latency else None}
 
 
+def recipes_side_by_side(stack: Stack, live: Live, rate: float, seconds: float, rounds: int = 2) -> dict:
+    """The steady phase with the production model trained by each recipe on the demo data, in
+    alternating rounds on one stack: each model is promoted, the NLU service's switch awaited, and
+    `rate` turns/s sent for `seconds`. What the cascade costs a turn end to end."""
+    import httpx
+
+    from nlu.registry import open_registry
+
+    registry = open_registry(REGISTRY, storage_connection(stack.ports))
+    versions = {recipe: registry.register(ensure_model(str(DEMO_DATA), f"turns-{recipe}", "--recipe", recipe))
+                for recipe in ("fast", "cascade")}
+    nlu = httpx.Client(base_url=f"http://127.0.0.1:{stack.ports.nlu}", timeout=10)
+    runs: dict[str, list[dict]] = {recipe: [] for recipe in versions}
+    for r in range(rounds):
+        for recipe, version in versions.items():
+            registry.promote(version)
+            while nlu.get("/v1/models/nlu").json().get("version") != version:
+                time.sleep(0.2)
+            warm = Load(live, f"warm-{recipe}-{r}")
+            warm.run(rate, 3)
+            warm.outcome()
+            load = Load(live, f"{recipe}-{r}")
+            load.run(rate, seconds)
+            runs[recipe].append({"round": r + 1, "version": version, **load.outcome()})
+            print(recipe, runs[recipe][-1], flush=True)
+    summary = {recipe: {"e2e_p50_ms": statistics.median(x["e2e_p50_ms"] for x in rs),
+                        "e2e_p99_ms": statistics.median(x["e2e_p99_ms"] for x in rs),
+                        "lost": sum(x["lost"] for x in rs), "runs": rs} for recipe, rs in runs.items()}
+    summary["p99_difference_ms"] = round(summary["cascade"]["e2e_p99_ms"] - summary["fast"]["e2e_p99_ms"], 1)
+    return {"rate": rate, "seconds": seconds, "rounds": rounds, **summary}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=20, help="turns/s of the steady and the kill run")
     parser.add_argument("--quick", action="store_true", help="short phases, to try the benchmark out")
+    parser.add_argument("--recipes", action="store_true",
+                        help="only the steady phase, the fast and the cascade demo model side by side")
     args = parser.parse_args()
+    if args.recipes:
+        stack = Stack(VAR / "turns-recipes", Ports.free())
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        stack.start_all()
+        try:
+            result = recipes_side_by_side(stack, Live(stack), args.rate, 20 if args.quick else 60)
+        finally:
+            stack.stop_all()
+        print(json.dumps({k: v for k, v in result.items()}, indent=1))
+        save(f"turns-recipes-{args.rate:g}" + ("-quick" if args.quick else ""), result)
+        return
     steady_s, step_s = (20, 8) if args.quick else (120, 20)
     stack = Stack(VAR / "turns", Ports.free())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack (finally) when killed

@@ -253,9 +253,11 @@ class Stack:
                 "NLU_REGISTRY": REGISTRY, "TRAINING_STORE": TRAINING_STORE}
 
     def trainer_settings(self) -> dict[str, str]:
-        """The training worker's: the queue and stores of this stack, 2 Horovod processes here."""
+        """The training worker's: the queue and stores of this stack, 2 Horovod processes here
+        (TRAINING_PROCESSES in the launcher's environment says otherwise)."""
         return {"AzureWebJobsStorage": storage_connection(self.ports), "NLU_REGISTRY": REGISTRY,
-                "TRAINING_STORE": TRAINING_STORE, "TRAINING_BACKEND": "local", "TRAINING_PROCESSES": "2",
+                "TRAINING_STORE": TRAINING_STORE, "TRAINING_BACKEND": "local",
+                "TRAINING_PROCESSES": os.environ.get("TRAINING_PROCESSES", "2"),
                 "TRAINING_WORK_DIR": str(self.var / "training"), "ADMIN_BASE_URL": f"http://127.0.0.1:{self.ports.admin}"}
 
     def fault(self, name: str, fault: str | None, **options) -> dict:

@@ -8,6 +8,10 @@ from http import HTTPStatus
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from opentelemetry import trace
+from opentelemetry.propagate import extract
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import SpanKind
 from werkzeug.exceptions import HTTPException
 
 from .service import NluService, NotReady, Settings
@@ -102,7 +106,10 @@ def readyz():
     service = _service()
     if service.model is None:
         return jsonify({"status": "loading", "error": service.last_error}), 503
-    return jsonify({"status": "ready", "model_version": service.model.version})
+    body = {"status": "ready", "model_version": service.model.version}
+    if service.last_error:
+        body["error"] = service.last_error
+    return jsonify(body)
 
 
 @bp.get("/openapi.json")
@@ -157,18 +164,39 @@ class ParseFastPath:
             length = -1
         if not 0 <= length <= self.max_body:  # chunked, unknown or too long: Flask's checks apply
             return self.wsgi_app(environ, start_response)
-        try:
-            mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-            status, body = answer_parse(self.service, mimetype, environ["wsgi.input"].read(length))
-            out = _dump(body)
-        except Exception:
-            log.exception("unhandled error")
-            status, out = 500, _dump(_problem(500, "internal error"))
+        # Flask's instrumentation starts its span in Flask's request handling, which this path skips:
+        # the server span is started here, in the caller's trace (traceparent), when spans go anywhere
+        with _tracer.start_as_current_span("POST /v1/models/nlu:parse", context=extract(environ, getter=ENVIRON),
+                                           kind=SpanKind.SERVER, attributes=PARSE_ATTRIBUTES) as span:
+            try:
+                mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+                status, body = answer_parse(self.service, mimetype, environ["wsgi.input"].read(length))
+                out = _dump(body)
+            except Exception:
+                log.exception("unhandled error")
+                status, out = 500, _dump(_problem(500, "internal error"))
+            span.set_attribute("http.status_code", status)
         start_response(f"{status} {HTTPStatus(status).phrase}",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
         if self.after:
             self.after()
         return [out]
+
+
+class _EnvironGetter(Getter):
+    """W3C trace context from a WSGI environ (`traceparent` arrives as HTTP_TRACEPARENT)."""
+
+    def get(self, carrier: dict, key: str) -> list[str] | None:
+        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        return [value] if value else None
+
+    def keys(self, carrier: dict) -> list[str]:
+        return [k[5:].lower().replace("_", "-") for k in carrier if k.startswith("HTTP_")]
+
+
+ENVIRON = _EnvironGetter()
+PARSE_ATTRIBUTES = {"http.method": "POST", "http.route": "/v1/models/nlu:parse", "http.target": "/v1/models/nlu:parse"}
+_tracer = trace.get_tracer("switchboard.nlu")
 
 
 def _dump(body: dict) -> bytes:

@@ -11,10 +11,26 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
-from nlu.artifact import Model, load_model
+from opentelemetry import metrics, trace
+
+from nlu.artifact import ONNX, ArtifactError, Model, Runtime, load_model
 from nlu.registry import Registry, open_registry
 
 log = logging.getLogger(__name__)
+_meter = metrics.get_meter("switchboard.nlu")
+TIER_DURATION = _meter.create_histogram(
+    "switchboard.nlu.tier.duration", unit="ms",
+    description="time of one call of a tier's model (texts of one request that reached it)")
+TIER_TEXTS = _meter.create_counter("switchboard.nlu.texts", description="texts parsed, by the tier that answered")
+
+
+def runtime_named(name: str) -> Runtime:
+    """`onnx` (this image), or `keras`: the training side's runtime, for comparisons."""
+    if name == "keras":
+        from training_jobs.keras_runtime import KERAS  # needs the training environment (TensorFlow)
+
+        return KERAS
+    return ONNX
 
 
 class LruCache:
@@ -70,6 +86,8 @@ class NluService:
         self._stop = threading.Event()
         self._loaded = threading.Event()
         self._registry: Registry | None = None
+        self._refused: str | None = None  # a production version that would not load: not tried again
+        self.runtime = runtime_named(settings.runtime)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -89,7 +107,7 @@ class NluService:
 
     def _load_dir(self) -> None:
         try:
-            self.swap(load_model(self.settings.model_dir, self.settings.runtime))
+            self.swap(load_model(self.settings.model_dir, self.runtime))
         except Exception as e:  # reported on /readyz; the process stays up to say why
             self.last_error = f"{type(e).__name__}: {e}"
             log.exception("could not load model from %s", self.settings.model_dir)
@@ -101,17 +119,31 @@ class NluService:
                     self._registry = open_registry(self.settings.registry)
                 self.check_registry()
                 self.last_error = None
+            except RefusedVersion as e:  # logged once when refused; said on /readyz until production moves
+                self.last_error = str(e)
             except Exception as e:  # transient (network, half-written version): try next poll
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.warning("registry check failed: %s", self.last_error)
             self._stop.wait(self.settings.poll_seconds)
 
     def check_registry(self) -> None:
+        """Serve the production version; one that cannot be loaded (an ArtifactError: an unknown
+        recipe, a missing or corrupt file) leaves the version in hand serving, and is not fetched
+        again until production points elsewhere."""
         doc, _ = self._registry.production()
-        if not doc or (self.model and self.model.version == doc["version"]):
+        if not doc or (self.model and self.model.version == doc["version"]) or doc["version"] == self._refused:
+            if doc and doc["version"] == self._refused:
+                raise RefusedVersion(self.last_error or f"version {doc['version']} could not be loaded")
             return
-        folder = self._registry.fetch(doc["version"], self.settings.model_cache_dir, self.settings.runtime)
-        self.swap(load_model(folder, self.settings.runtime))
+        try:
+            folder = self._registry.fetch(doc["version"], self.settings.model_cache_dir, self.runtime)
+            model = load_model(folder, self.runtime)
+        except ArtifactError as e:
+            self._refused = doc["version"]
+            log.error("production version %s cannot be served (still serving %s): %s", doc["version"],
+                      self.model.version if self.model else "nothing", e)
+            raise RefusedVersion(f"version {doc['version']}: {e}") from None
+        self.swap(model)
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -128,14 +160,37 @@ class NluService:
         keys = [(model.version, tuple(p.id for p in pieces)) for pieces in batch]
         outputs = [self.cache.get(k) for k in keys]
         todo = [i for i, o in enumerate(outputs) if o is None]
+        timings: dict[str, float] = {}
         if todo:
-            for i, raw in zip(todo, model.infer([batch[i] for i in todo])):
+            for i, raw in zip(todo, model.infer([batch[i] for i in todo], timings=timings)):
                 outputs[i] = raw
                 self.cache.put(keys[i], raw)
-        return model.version, [model.result(t, p, *o) for t, p, o in zip(texts, batch, outputs)]
+        report_tiers(model, [o.tier for o in outputs], timings, len(todo))
+        return model.version, [model.result(t, p, o) for t, p, o in zip(texts, batch, outputs)]
+
+
+def report_tiers(model: Model, tiers: list[str], timings: dict[str, float], computed: int) -> None:
+    """Per request: the tiers' times as metrics and on the request's span (with the tier that
+    answered and whether the cascade escalated); texts per answering tier as a metric."""
+    attributes = {"switchboard.nlu.recipe": model.recipe, "switchboard.nlu.model_version": model.version}
+    for tier, seconds in timings.items():
+        TIER_DURATION.record(seconds * 1000, {**attributes, "switchboard.nlu.tier": tier})
+    for tier in set(tiers):
+        TIER_TEXTS.add(tiers.count(tier), {**attributes, "switchboard.nlu.tier": tier})
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes({**attributes, "switchboard.nlu.tier": tiers[0] if len(set(tiers)) == 1 else "mixed",
+                             "switchboard.nlu.escalated": tiers.count("transformer") if model.recipe == "cascade"
+                             else 0,
+                             "switchboard.nlu.cache_hits": len(tiers) - computed,
+                             **{f"switchboard.nlu.{tier}_ms": round(s * 1000, 3) for tier, s in timings.items()}})
 
 
 class NotReady(RuntimeError):
     pass
+
+
+class RefusedVersion(RuntimeError):
+    """Production names a version this service cannot load; it goes on serving the one it has."""
 
 

@@ -51,6 +51,7 @@ class Dataset:
     splits: dict[str, list[Example]]
     synonyms: dict[str, dict[str, str]] = field(default_factory=dict)  # entity -> {synonym: value}
     source: str = ""
+    lookups: dict[str, list[str]] = field(default_factory=dict)  # entity -> values it can take
 
     @property
     def intents(self) -> list[str]:
@@ -68,6 +69,8 @@ class Dataset:
                 spans = [[s.start, s.end, s.entity] for s in e.entities]
                 h.update(json.dumps([name, e.text, e.intent, spans]).encode())
         h.update(json.dumps(self.synonyms, sort_keys=True).encode())
+        if self.lookups:
+            h.update(json.dumps(self.lookups, sort_keys=True).encode())
         return h.hexdigest()
 
 
@@ -132,10 +135,17 @@ def read_project(path: str | Path) -> Dataset:
         raise DataError(path, where, f"format_version must be {FORMAT_VERSION}")
 
     synonyms: dict[str, dict[str, str]] = {}
+    lookups: dict[str, list[str]] = {}
     for node in _seq(path, top.get("entities"), "entities", required=False):
         item = _map(path, node, "entity")
         name = _scalar(path, item.get("name"), node, "entity name")
         table = synonyms.setdefault(name, {})
+        values = item.get("lookup")
+        if values is not None:
+            scalars = isinstance(values, yaml.SequenceNode) and all(isinstance(v, yaml.ScalarNode) for v in values.value)
+            if not scalars:
+                raise DataError(path, _line(values), f"the lookup values of {name} must be a list of values")
+            lookups[name] = [v.value for v in values.value if v.value.strip()]
         syn_node = item.get("synonyms")
         if syn_node is not None:
             if not isinstance(syn_node, yaml.MappingNode):
@@ -177,7 +187,7 @@ def read_project(path: str | Path) -> Dataset:
                 continue
             first_seen[key] = (intent, where)
             examples.append(Example(text, intent, spans))
-    return Dataset({"train": examples}, synonyms, source=str(path))
+    return Dataset({"train": examples}, synonyms, source=str(path), lookups={k: v for k, v in lookups.items() if v})
 
 
 _BASE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 10,000 examples in ~30 ms

@@ -17,13 +17,11 @@ import threading
 from pathlib import Path
 from typing import Iterable, Protocol
 
-from .artifact import KERAS_FILE, METADATA, METRICS, ONNX_DATA, ONNX_FILE, SERVED_CONTRACTS, read_metadata
+from .artifact import METADATA, ONNX, SERVED_CONTRACTS, Runtime, artifact_files, read_metadata
 from .connections import StorageAccount, StorageSettingError, describe_missing, storage_account, storage_from_env
 
 PREFIX = "nlu"
 POINTER = f"{PREFIX}/production.json"
-FILES = (METADATA, METRICS, ONNX_FILE, ONNX_DATA, KERAS_FILE)
-RUNTIME_FILES = {"onnx": (METADATA, METRICS, ONNX_FILE, ONNX_DATA), "keras": (METADATA, METRICS, KERAS_FILE)}
 
 
 class RegistryError(RuntimeError):
@@ -84,7 +82,8 @@ class Registry:
         """Upload an artifact as the next version; its metadata is written first, as the claim."""
         folder = Path(folder)
         meta = read_metadata(folder, check_contract=False)
-        missing = [f for f in FILES if not (folder / f).exists()]
+        files = artifact_files(meta)  # the recipe's: every tier's files, for every runtime
+        missing = [f for f in files if not (folder / f).exists()]
         if missing:
             raise RegistryError(f"{folder}: artifact lacks {', '.join(missing)}")
         for _ in range(5):
@@ -95,7 +94,7 @@ class Registry:
                                  json.dumps(claimed, ensure_ascii=False).encode(), etag=None)
             except Conflict:
                 continue  # another register took this number; count again
-            for name in FILES[1:]:
+            for name in files[1:]:
                 self.store.put_file(f"{PREFIX}/{version}/{name}", folder / name)
             return version
         raise RegistryError("could not claim a version number after 5 tries")
@@ -134,7 +133,7 @@ class Registry:
         self.store.write(POINTER, json.dumps(new).encode(), etag=etag)
         return new
 
-    def fetch(self, version: str, cache: str | Path, runtime: str = "onnx") -> Path:
+    def fetch(self, version: str, cache: str | Path, runtime: Runtime = ONNX) -> Path:
         """Download a version's files for `runtime` into `cache/<version>` (atomically) once."""
         dest = Path(cache) / version
         if (dest / METADATA).exists():
@@ -142,7 +141,8 @@ class Registry:
         Path(cache).mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=cache))
         try:
-            for name in RUNTIME_FILES[runtime]:
+            meta = self.metadata(version)
+            for name in artifact_files(meta, runtime):
                 self.store.get_file(f"{PREFIX}/{version}/{name}", tmp / name)
             os.rename(tmp, dest)
         except OSError:

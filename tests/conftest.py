@@ -50,7 +50,17 @@ def cosmos() -> str:
 
 @pytest.fixture(scope="session")
 def demo_model(tmp_path_factory) -> Path:
-    """An artifact trained on the demo data with the default schedule."""
+    """A fast-recipe artifact trained on the demo data with the default schedule."""
     out = tmp_path_factory.mktemp("models") / "demo"
-    run_cli("train", "--data", str(DEMO_DATA), "--out", str(out), "--seed", "3")
+    run_cli("train", "--data", str(DEMO_DATA), "--out", str(out), "--seed", "3", "--recipe", "fast")
+    return out
+
+
+@pytest.fixture(scope="session")
+def cascade_model(tmp_path_factory) -> Path:
+    """A cascade artifact on the demo data with a small transformer: the first two of the encoder's six
+    layers, 12 epochs (well under a minute on two cores)."""
+    out = tmp_path_factory.mktemp("models") / "cascade"
+    run_cli("train", "--data", str(DEMO_DATA), "--out", str(out), "--seed", "3", "--recipe", "cascade",
+            "--transformer-layers", "2", "--epochs", "12")
     return out

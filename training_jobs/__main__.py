@@ -1,6 +1,7 @@
 """Command line: train, evaluate, register, promote, rollback, versions.
 
-    python -m training_jobs train --data PATH --out DIR [--epochs N] [--seed N] [--oos-mode class|threshold|none]
+    python -m training_jobs train --data PATH --out DIR [--recipe fast|transformer|cascade] [--epochs N] [--seed N]
+                                  [--oos-mode class|threshold|none] [--transformer-layers N]
     python -m training_jobs evaluate --model DIR --data PATH [--split test] [--runtime onnx|keras]
     python -m training_jobs register --model DIR [--registry LOC]
     python -m training_jobs promote VERSION [--registry LOC]
@@ -23,6 +24,8 @@ import logging
 import os
 import sys
 
+from nlu.artifact import DEFAULT_RECIPE, RECIPES
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training_jobs", description=__doc__.split("\n")[0])
@@ -30,7 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model and write an artifact folder")
     t.add_argument("--data", required=True, help=".yml/.yaml, .csv (text,intent), CLINC150 .json or a SNIPS folder")
     t.add_argument("--out", required=True)
-    t.add_argument("--epochs", type=int, help="default: 30, more on small data sets")
+    t.add_argument("--recipe", choices=tuple(RECIPES), default=DEFAULT_RECIPE,
+                   help=f"fast: static vectors + CNN (~0.15 ms); transformer: six MiniLM layers fine-tuned, int8 "
+                        f"(a few ms); cascade: both, the fast tier answering what it is sure of (default: "
+                        f"{DEFAULT_RECIPE})")
+    t.add_argument("--epochs", type=int, help="epochs of the recipe's transformer tier (default: enough updates "
+                                              "for the data, 4 to 40), or of the fast tier in the fast recipe "
+                                              "(default: 30, more on small data sets)")
+    t.add_argument("--transformer-layers", type=int, choices=range(1, 7), metavar="1-6",
+                   default=os.environ.get("SWITCHBOARD_TRANSFORMER_LAYERS", "6"),
+                   help="keep the first N of the encoder's six layers (default 6, or $SWITCHBOARD_TRANSFORMER_LAYERS)")
     t.add_argument("--seed", type=int, default=13)
     t.add_argument("--oos-mode", choices=("class", "threshold", "none"),
                    help="out-of-scope detection: an oos class (default when the data has oos examples), "
@@ -57,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
             r.add_argument("--data", required=True)
             r.add_argument("--out", required=True, help="the artifact folder (trained there when missing)")
             r.add_argument("--seed", type=int, default=13)
+            r.add_argument("--recipe", choices=tuple(RECIPES), default=DEFAULT_RECIPE)
     sub.add_parser("worker", help="run the training worker: requests from the training-requests queue "
                                   "-> data set -> training -> register -> gate -> promote -> notify")
     return p
@@ -84,14 +97,29 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args) -> int:
     from nlu import dataset as data
     from .evaluate import summary
-    from .train import TrainConfig, train
+    from .train import train
 
-    dataset = data.load(args.data)
-    cfg = TrainConfig(epochs=args.epochs, seed=args.seed, oos_mode=args.oos_mode, batch_size=args.batch_size)
-    metrics = train(dataset, args.out, cfg)
+    metrics = train(data.load(args.data), args.out, train_config(args))
     if metrics is not None:
         print(json.dumps({"artifact": args.out, **summary(metrics), "training": metrics["training"]}, indent=1))
     return 0
+
+
+def train_config(args):
+    """The TrainConfig the command line asks for: `--epochs` goes to the recipe's slowest tier."""
+    import dataclasses
+
+    from .finetune import FinetuneConfig
+    from .train import TrainConfig
+
+    if not 1 <= args.transformer_layers <= 6:  # from $SWITCHBOARD_TRANSFORMER_LAYERS: argparse checks no default
+        raise ValueError(f"SWITCHBOARD_TRANSFORMER_LAYERS={args.transformer_layers}: a number of layers from 1 to 6")
+    transformer = FinetuneConfig(layers=args.transformer_layers)
+    if args.recipe == "fast":
+        return TrainConfig(recipe="fast", epochs=args.epochs, seed=args.seed, oos_mode=args.oos_mode,
+                           batch_size=args.batch_size)
+    return TrainConfig(recipe=args.recipe, seed=args.seed, oos_mode=args.oos_mode, batch_size=args.batch_size,
+                       transformer=dataclasses.replace(transformer, epochs=args.epochs))
 
 
 def _evaluate(args) -> int:
@@ -103,7 +131,11 @@ def _evaluate(args) -> int:
     dataset = data.load(args.data)
     if args.split not in dataset.splits:
         raise ValueError(f"{args.data} has no split {args.split!r}; it has {', '.join(dataset.splits)}")
-    model = load_model(args.model, args.runtime)
+    if args.runtime == "keras":
+        from .keras_runtime import KERAS as runtime
+    else:
+        from nlu.artifact import ONNX as runtime
+    model = load_model(args.model, runtime)
     print(json.dumps({"model_version": model.version, "split": args.split,
                       **evaluate(model, dataset.splits[args.split])}, indent=1))
     return 0
@@ -160,7 +192,7 @@ def _bootstrap(args) -> int:
         from .train import TrainConfig, train
 
         print(f"the registry has no production version: training {args.data} into {args.out}", file=sys.stderr)
-        train(data.load(args.data), args.out, TrainConfig(seed=args.seed))
+        train(data.load(args.data), args.out, TrainConfig(recipe=args.recipe, seed=args.seed))
     version = registry.register(args.out)
     print(json.dumps({"production": registry.promote(version), "bootstrapped": True}))
     return 0

@@ -135,7 +135,7 @@ def build_job(spec: RunSpec, settings: AzureMLSettings, code: str | os.PathLike 
 
     if code is None:
         code = stage_code(Path(tempfile.mkdtemp(prefix="switchboard-azureml-code-")))
-    args = train_args("${{inputs.data}}", "${{outputs.%s}}/%s" % (OUTPUT, ARTIFACT_DIR), spec.epochs, spec.seed)
+    args = train_args("${{inputs.data}}", "${{outputs.%s}}/%s" % (OUTPUT, ARTIFACT_DIR), spec)
     return command(
         code=str(code),
         command=" ".join(["python", "-m", "training_jobs", *args]),

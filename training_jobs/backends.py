@@ -42,6 +42,7 @@ class RunSpec:
     out_path: Path  # where the trained artifact folder ends up on this machine
     epochs: int | None = None  # None: train's default schedule
     seed: int = 13
+    recipe: str | None = None  # None: train's default recipe
 
 
 class Backend(Protocol):
@@ -50,10 +51,11 @@ class Backend(Protocol):
     def run(self, spec: RunSpec, on_line: Callable[[str], None], cancelled: Callable[[], bool]) -> Path: ...
 
 
-def train_args(data: str, out: str, epochs: int | None, seed: int) -> list[str]:
+def train_args(data: str, out: str, spec: RunSpec) -> list[str]:
     """The arguments after `python -m training_jobs` that every back-end runs on every rank."""
-    args = ["train", "--data", data, "--out", out, "--seed", str(seed)]
-    return args + (["--epochs", str(epochs)] if epochs else [])
+    args = ["train", "--data", data, "--out", out, "--seed", str(spec.seed)]
+    return args + (["--epochs", str(spec.epochs)] if spec.epochs else []) + (
+        ["--recipe", spec.recipe] if spec.recipe else [])
 
 
 PASSED_ON = ("HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "PYTHONHASHSEED")
@@ -86,8 +88,7 @@ class LocalBackend:
         self.processes, self.python, self.poll_s = processes, python, poll_s
 
     def command(self, spec: RunSpec) -> list[str]:
-        train = [self.python, "-m", "training_jobs", *train_args(str(spec.data_path), str(spec.out_path),
-                                                                 spec.epochs, spec.seed)]
+        train = [self.python, "-m", "training_jobs", *train_args(str(spec.data_path), str(spec.out_path), spec)]
         if self.processes <= 1:
             return train
         horovodrun = shutil.which("horovodrun", path=str(Path(self.python).parent))

@@ -26,9 +26,12 @@ def evaluate(model: Model, examples: Sequence[Example], parsed: list[dict] | Non
     return result
 
 
+SPLITS = ("train", "val", "test")
+
+
 def summary(metrics: dict) -> dict:
-    """Each split's headline from an artifact's metrics.json (its `training` entry left out)."""
-    return {split: headline(m) for split, m in metrics.items() if split != "training"}
+    """Each split's headline from an artifact's metrics.json."""
+    return {split: headline(m) for split, m in metrics.items() if split in SPLITS}
 
 
 def headline(metrics: dict) -> dict:

@@ -1,8 +1,14 @@
-"""Train -> threshold -> export (.h5 + ONNX) -> evaluate through the serving path -> artifact.
+"""Train a recipe -> export -> calibrate on validation -> evaluate through the serving path -> artifact.
 
-Steps, in order: split the data, tokenise once with the serving tokenizer, build the joint model
-on distilled pretrained vectors, fit (sharded per Horovod rank), and on rank 0 write the artifact
-and its metrics.
+Recipes (`nlu.artifact.RECIPES`): `fast` (static vectors + CNN, `fast.py`), `transformer` (six
+MiniLM layers fine-tuned, `finetune.py`, exported to int8 ONNX with a parity check,
+`export_transformer.py`), and `cascade`, both: the fast tier answers what it is sure of and the
+transformer the rest.
+
+Steps, in order: split the data; tokenise with the serving tokenizer; fit each tier (sharded per
+Horovod rank); on rank 0 export each tier and write the artifact; then, on the validation split
+only, fit the out-of-scope detector's statistics (on the training texts) and choose the thresholds
+and the cascade's cut; evaluate val and test through `Model.parse`; move the folder into place.
 """
 from __future__ import annotations
 
@@ -12,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,14 +27,18 @@ import numpy as np
 
 from nlu import artifact
 from nlu import dataset as data_mod
+from nlu.artifact import CASCADE, DEFAULT_RECIPE, FAST, RECIPES, TRANSFORMER
 from nlu.dataset import OOS, Dataset, Example
-from nlu.spans import encode_tags, tag_labels
+from nlu.detector import DETECTOR_FILE, Mahalanobis
+from nlu.spans import tag_labels
 from nlu.tokenizer import WordPieceTokenizer
 
+from . import calibrate
+from .augment import augment
 from .distributed import context
-from .evaluate import evaluate, predict
-from .backends import PROGRESS
-from .metrics import choose_threshold
+from .evaluate import evaluate
+from .fast import resolve_schedule, unbias_moving_average  # noqa: F401  (unbias: tests use it from here)
+from .finetune import FinetuneConfig
 from .model import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -37,28 +46,28 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    epochs: int | None = None  # None: 30, or more on small data (at least MIN_STEPS updates)
+    recipe: str = DEFAULT_RECIPE  # fast | transformer | cascade
+    epochs: int | None = None  # the fast tier's; None: 30, or more on small data (at least fast.MIN_STEPS updates)
     seed: int = 13
     oos_mode: str | None = None  # class | threshold | none; None: class if the data has oos examples
-    batch_size: int | None = None  # None: 64, smaller on small data
+    batch_size: int | None = None  # the fast tier's; None: 64, smaller on small data
     learning_rate: float = 2e-3
     label_smoothing: float = 0.1
     val_fraction: float = 0.1
     max_tokens: int = 128
     embedding_dim: int = 256
     ema: float | None = 0.999  # evaluate and ship an exponential moving average of the weights (None: off)
+    oos_budget: float | None = None  # in-scope validation accuracy the out-of-scope threshold may cost;
+    # None: OOS_BUDGET of the tier that decides
+    augment: bool = True  # entity substitution on small catalogues (augment.py)
     model: ModelConfig = field(default_factory=ModelConfig)
+    transformer: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
-MIN_STEPS = 800
-
-
-def resolve_schedule(cfg: TrainConfig, n_examples: int) -> TrainConfig:
-    """Fill in batch size and epochs so that a small data set still gets enough updates."""
-    batch = cfg.batch_size or min(64, max(16, n_examples // 32))
-    steps = max(1, n_examples // batch)
-    epochs = cfg.epochs or min(300, max(30, -(-MIN_STEPS // steps)))
-    return dataclasses.replace(cfg, batch_size=batch, epochs=epochs)
+# The fast tier's confidence gives up 1 point of in-scope accuracy for what it catches (its curve is
+# flat); the transformer's detector a quarter point: on CLINC150 validation its first 0.25 points
+# catch 59 % of the out-of-scope texts, the next 0.75 only 26 % more (bench/README.md, Quality).
+OOS_BUDGET = {FAST: 0.01, TRANSFORMER: 0.0025}
 
 
 def prepare_splits(dataset: Dataset, cfg: TrainConfig) -> tuple[dict[str, list[Example]], str]:
@@ -76,98 +85,52 @@ def prepare_splits(dataset: Dataset, cfg: TrainConfig) -> tuple[dict[str, list[E
     return splits, mode
 
 
-def encode(examples: list[Example], tokenizer: WordPieceTokenizer, intent_index: dict, tag_index: dict):
-    """Token ids, intent ids and tag ids (-1 on padding: the tag loss ignores it), unpadded."""
-    ids, tags = [], []
-    for e in examples:
-        pieces = tokenizer.tokenize(e.text)
-        ids.append([p.id for p in pieces])
-        tags.append(encode_tags(pieces, e.entities, tag_index))
-    return ids, [intent_index[e.intent] for e in examples], tags
-
-
-def batches(ids, intents, tags, batch_size: int, n_intents: int, seed: int):
-    """A tf.data pipeline of length-bucketed batches, padded per batch, reshuffled each epoch.
-
-    Sorting by length cuts the padding (CLINC150's longest utterance is three times its mean),
-    which is most of the compute of a convolutional encoder.
-    """
-    import tensorflow as tf
-
-    jitter = np.random.default_rng(seed).random(len(ids))  # shuffles texts of equal length
-    order = np.argsort([len(r) for r in ids] + jitter)
-    groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-    def generate():
-        rng = np.random.default_rng(seed)
-        while True:
-            for g in rng.permutation(len(groups)):
-                rows = groups[g]
-                width = max(1, max(len(ids[i]) for i in rows))
-                x = np.zeros((len(rows), width), np.int32)
-                y = np.full((len(rows), width), -1, np.int32)
-                for j, i in enumerate(rows):
-                    x[j, :len(ids[i])] = ids[i]
-                    y[j, :len(tags[i])] = tags[i]
-                onehot = np.eye(n_intents, dtype=np.float32)[[intents[i] for i in rows]]
-                yield x, {"intent": onehot, "tags": y}
-
-    spec = (tf.TensorSpec([None, None], tf.int32),
-            {"intent": tf.TensorSpec([None, n_intents], tf.float32), "tags": tf.TensorSpec([None, None], tf.int32)})
-    return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(2), len(groups)
-
-
 def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
     """Fit and, on rank 0, write the artifact to `out`; returns its metrics (None on other ranks)."""
     import tensorflow as tf
 
     from . import pretrained
-    from .export import export_onnx
-    from .model import build
 
+    if cfg.recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {cfg.recipe!r}: use {', '.join(RECIPES)}")
     dist = context()
     if dist.size > 1:
         tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 2) // dist.size))
     tf.keras.utils.set_random_seed(cfg.seed)
     splits, mode = prepare_splits(dataset, cfg)
-    cfg = resolve_schedule(cfg, len(splits["train"]) // dist.size)
+    tiers = RECIPES[cfg.recipe]
+    if TRANSFORMER in tiers:
+        cfg = dataclasses.replace(cfg, max_tokens=min(cfg.max_tokens, cfg.transformer.window - 2))
     intents = sorted({e.intent for e in splits["train"]})
     tags = tag_labels(dataset.entities)
-    intent_index = {n: i for i, n in enumerate(intents)}
-    tag_index = {t: i for i, t in enumerate(tags)}
     vocab = pretrained.vocab_path().read_text(encoding="utf-8").splitlines()
     tokenizer = WordPieceTokenizer(vocab, cfg.max_tokens)
-    embeddings = pretrained.static_embeddings(cfg.embedding_dim)
 
+    added = augment(splits["train"], dataset.synonyms, dataset.lookups, cfg.seed) if cfg.augment else []
+    if added:
+        log.info("entity substitution: %d more training texts from %d annotated ones", len(added),
+                 sum(1 for e in splits["train"] if e.entities))
+        splits["train"] = splits["train"] + added
     # Each rank its own shard, all of one size so that every rank takes the same number of steps.
     shard = len(splits["train"]) // dist.size
     rng = np.random.default_rng(cfg.seed)
     shuffled = [splits["train"][i] for i in rng.permutation(len(splits["train"]))]
-    train_examples = shuffled[dist.rank * shard:(dist.rank + 1) * shard]
-    stream, steps = batches(*encode(train_examples, tokenizer, intent_index, tag_index),
-                            cfg.batch_size, len(intents), cfg.seed)
-    model = build(cfg.model, embeddings, len(intents), len(tags))
-    model.compile(
-        optimizer=dist.optimizer(tf.keras.optimizers.Adam(cfg.learning_rate * dist.size, use_ema=cfg.ema is not None,
-                                                          ema_momentum=cfg.ema or 0.99)),
-        loss={
-            "intent": tf.keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-            "tags": masked_tag_loss,
-        },
-        metrics={"intent": "accuracy"},
-    )
-    initial = [v.numpy() for v in model.trainable_variables]
-    started = time.perf_counter()
-    verbose = (1 if sys.stdout.isatty() else 2) if dist.rank == 0 else 0
-    progress = [Progress(splits["val"], tokenizer, intent_index, cfg.epochs)] if dist.rank == 0 else []
-    history = model.fit(
-        stream, steps_per_epoch=steps, epochs=cfg.epochs, verbose=verbose,
-        callbacks=dist.callbacks() + progress,
-    )
-    train_seconds = time.perf_counter() - started
-    if cfg.ema is not None:
-        unbias_moving_average(model, initial, cfg.ema ** int(model.optimizer.iterations.numpy()))
-    final = {k: round(float(v[-1]), 4) for k, v in history.history.items()}
+    mine = shuffled[dist.rank * shard:(dist.rank + 1) * shard]
+    fitted, report = {}, {"ranks": dist.size, "train_examples": len(splits["train"]), "examples_per_rank": shard,
+                          "augmented_examples": len(added)}
+    if FAST in tiers:
+        from .fast import fit_fast
+
+        cfg = resolve_schedule(cfg, shard)
+        fitted[FAST], final, seconds = fit_fast(mine, splits["val"], intents, tags, tokenizer, cfg, dist,
+                                                FAST if len(tiers) > 1 else None)
+        report[FAST] = {"seconds": round(seconds, 1), "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+                        "final_epoch": final}
+    if TRANSFORMER in tiers:
+        from .finetune import fit_transformer
+
+        fitted[TRANSFORMER], report[TRANSFORMER] = fit_transformer(
+            mine, splits["val"], intents, tags, tokenizer, cfg.transformer, cfg.seed, dist, shard * dist.size)
     if dist.rank != 0:
         return None
 
@@ -175,117 +138,172 @@ def train(dataset: Dataset, out: str | Path, cfg: TrainConfig) -> dict | None:
     if final_out.exists() and any(final_out.iterdir()) and not (final_out / artifact.METADATA).exists():
         raise ValueError(f"{final_out} exists and is not a model artifact; refusing to overwrite it")
     final_out.parent.mkdir(parents=True, exist_ok=True)
-    out = Path(tempfile.mkdtemp(prefix=f".{final_out.name}-", dir=final_out.parent))
+    folder = Path(tempfile.mkdtemp(prefix=f".{final_out.name}-", dir=final_out.parent))
     try:
-        model.save(out / artifact.KERAS_FILE, save_format="h5")
-        export_onnx(model, cfg.model, out / artifact.ONNX_FILE)
-        meta = {
-            "name": "nlu",
-            "contract": artifact.CONTRACT,
-            "version": f"{artifact.CONTRACT}.0.0",  # provisional; the registry assigns the real one
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "intents": intents,
-            "tags": tags,
-            "oos_label": OOS,
-            "oos_mode": mode,
-            "threshold": 0.0,
-            "max_tokens": cfg.max_tokens,
-            "synonyms": dataset.synonyms,
-            "data_hash": dataset.fingerprint(),
-            "data_source": dataset.source,
-            "training": {**dataclasses.asdict(cfg), "ranks": dist.size, "train_examples": len(splits["train"]),
-                         "examples_per_rank": shard,
-                         "seconds": round(train_seconds, 1), "final_epoch": final},
-            "vocab": vocab,
-        }
-        write_json(out / artifact.METADATA, meta)
-        nlu = artifact.load_model(out, "onnx")
-        val_parsed = predict(nlu, splits["val"])
-        if mode == "threshold":
-            meta["threshold"] = pick_threshold(splits["val"], val_parsed)
-            write_json(out / artifact.METADATA, meta)
-            nlu = artifact.load_model(out, "onnx")
-            val_parsed = None
-        metrics = {"val": evaluate(nlu, splits["val"], val_parsed)}
-        if splits.get("test"):
-            metrics["test"] = evaluate(nlu, splits["test"])
-        metrics["training"] = {"seconds": round(train_seconds, 1), "ranks": dist.size, **final}
-        write_json(out / artifact.METRICS, metrics)
+        metrics = _write(folder, fitted, report, dataset, splits, mode, intents, tags, vocab, tokenizer, cfg)
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # never leave a half-written artifact behind
+        shutil.rmtree(folder, ignore_errors=True)  # never leave a half-written artifact behind
         raise
     shutil.rmtree(final_out, ignore_errors=True)  # an earlier artifact at the same path
-    os.rename(out, final_out)
+    os.rename(folder, final_out)
     return metrics
 
 
-def Progress(val: list[Example], tokenizer: WordPieceTokenizer, intent_index: dict, epochs: int):
-    """A Keras callback printing `PROGRESS {json}` lines (epoch, loss, validation intent accuracy of
-    the raw weights), about 20 per run: the training worker shows them on the Models page."""
-    import tensorflow as tf
+def _write(out: Path, fitted: dict, report: dict, dataset: Dataset, splits: dict, mode: str, intents: list[str],
+           tags: list[str], vocab: list[str], tokenizer: WordPieceTokenizer, cfg: TrainConfig) -> dict:
+    """Rank 0: export each tier, write the metadata, calibrate on validation, evaluate; returns the metrics."""
+    started = time.perf_counter()
+    if FAST in fitted:
+        from .export import export_onnx
 
-    every = max(1, epochs // 20)
-    val = [e for e in val if e.intent in intent_index]
-    ids = [[p.id for p in tokenizer.tokenize(e.text)] or [0] for e in val]
-    x = np.zeros((len(ids), max((len(r) for r in ids), default=1)), np.int32)
-    for i, row in enumerate(ids):
-        x[i, :len(row)] = row
-    gold = np.array([intent_index[e.intent] for e in val])
+        fitted[FAST].save(out / artifact.KERAS_FILE, save_format="h5")
+        export_onnx(fitted[FAST], cfg.model, out / artifact.ONNX_FILE)
+    parity = None
+    if TRANSFORMER in fitted:
+        parity = export_transformer(fitted[TRANSFORMER], out, splits, intents, tags, tokenizer, cfg.transformer)
+    meta = {
+        "name": "nlu",
+        "contract": artifact.CONTRACT,
+        "version": f"{artifact.CONTRACT}.0.0",  # provisional; the registry assigns the real one
+        "recipe": cfg.recipe,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "intents": intents,
+        "tags": tags,
+        "oos_label": OOS,
+        "oos_mode": mode,
+        "threshold": 0.0,
+        "max_tokens": cfg.max_tokens,
+        "synonyms": dataset.synonyms,
+        "data_hash": dataset.fingerprint(),
+        "data_source": dataset.source,
+        "training": {**_config_record(cfg), **report},
+        "vocab": vocab,
+    }
+    if TRANSFORMER in fitted:
+        meta["transformer"] = {"layers": cfg.transformer.layers, "window": cfg.transformer.window,
+                               "head_scale": cfg.transformer.head_scale, "parity": parity}
+    write_json(out / artifact.METADATA, meta)
+    calibration = calibrate_artifact(out, meta, splits, mode, tokenizer, cfg)
+    nlu = artifact.load_model(out)
+    metrics = {"val": evaluate(nlu, splits["val"])}
+    if splits.get("test"):
+        metrics["test"] = evaluate(nlu, splits["test"])
+    metrics["calibration"] = calibration
+    metrics["serving"] = serving_figures(nlu, [e.text for e in splits["val"]][:500])
+    seconds = {t: report[t]["seconds"] for t in fitted}
+    metrics["training"] = {"seconds": round(sum(seconds.values()), 1), "ranks": report["ranks"],
+                           "recipe": cfg.recipe, "tier_seconds": seconds,
+                           "export_and_calibration_seconds": round(time.perf_counter() - started, 1),
+                           **(report[FAST]["final_epoch"] if FAST in report else {})}
+    write_json(out / artifact.METRICS, metrics)
+    return metrics
 
-    class _Progress(tf.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            done = epoch + 1
-            if done % every and done != epochs:
-                return
-            line = {"epoch": done, "epochs": epochs, "loss": round(float((logs or {}).get("loss", 0.0)), 4)}
-            if len(val):
-                intents = self.model(x, training=False)[0] if x.size else None
-                line["val_intent_accuracy"] = round(float(np.mean(np.argmax(intents, -1) == gold)), 4)
-            print(PROGRESS + json.dumps(line), flush=True)
 
-    return _Progress()
+def _config_record(cfg: TrainConfig) -> dict:
+    record = dataclasses.asdict(cfg)
+    if cfg.recipe == TRANSFORMER:
+        record.pop("model")  # the fast tier's settings mean nothing here
+    if cfg.recipe == FAST:
+        record.pop("transformer")
+    return record
 
 
-def unbias_moving_average(model, initial: list[np.ndarray], initial_share: float) -> None:
-    """Keras starts the weights' moving average from the initial weights, which keep a share of
-    momentum**steps in it: half the average after 700 steps at 0.999. Remove that share, as Adam
-    corrects its moments, so that a short run on a small data set ships trained weights."""
-    if initial_share >= 1.0:
-        return
-    for var, w0 in zip(model.trainable_variables, initial):
-        var.assign((var.numpy() - initial_share * w0) / (1.0 - initial_share))
+def export_transformer(model, out: Path, splits: dict, intents: list[str], tags: list[str],
+                       tokenizer: WordPieceTokenizer, cfg: FinetuneConfig) -> dict:
+    """Keras weights, the float graph checked against them, fused, int8, and the parity check on the
+    held-out texts (validation and test): ParityError, and no artifact, when it fails."""
+    from .batches import encode
+    from .export_transformer import export
+
+    model.save_weights(out / artifact.TRANSFORMER_KERAS)
+    wrap = (tokenizer.ids["[CLS]"], tokenizer.ids["[SEP]"])
+    index = {n: i for i, n in enumerate(intents)}
+    tag_index = {t: i for i, t in enumerate(tags)}
+    train_ids = encode(splits["train"], tokenizer, index, tag_index, wrap)[0]
+    sample = [train_ids[i] for i in np.random.default_rng(0).permutation(len(train_ids))[:200]]
+    held_out = [e for e in splits["val"] + splits.get("test", []) if e.intent in index]
+    ids, gold, _ = encode(held_out, tokenizer, index, tag_index, wrap) if held_out else ([], [], [])
+    return export(model, out / artifact.TRANSFORMER_ONNX, cfg.window, wrap, sample, ids, gold)
 
 
-def masked_tag_loss(y_true, y_pred):
-    """Per-text mean cross-entropy over real tokens; padding is labelled -1."""
-    import tensorflow as tf
-
-    if y_pred.shape.rank < 3:  # a single tag ("O"): data without entities, nothing to learn
-        return tf.zeros_like(y_pred[:, 0])
-    y_true = tf.cast(y_true, tf.int32)
-    mask = tf.cast(y_true >= 0, y_pred.dtype)
-    ce = tf.keras.losses.sparse_categorical_crossentropy(tf.maximum(y_true, 0), y_pred)
-    return tf.reduce_sum(ce * mask, axis=-1) / tf.maximum(tf.reduce_sum(mask, axis=-1), 1.0)
-
-
-def pick_threshold(val: list[Example], parsed: list[dict]) -> float:
-    conf_in, correct, conf_oos = [], [], []
-    for e, p in zip(val, parsed):
-        top = p["intent_ranking"][0]
-        if e.intent == OOS:
-            conf_oos.append(top["confidence"])
+def calibrate_artifact(out: Path, meta: dict, splits: dict, mode: str, tokenizer: WordPieceTokenizer,
+                       cfg: TrainConfig) -> dict:
+    """On the validation split only: the detector (its statistics from the training texts), the
+    out-of-scope threshold and the cascade's cut, written into the metadata. Returns what was chosen
+    and the curves it was chosen on."""
+    recipe = meta["recipe"]
+    val = splits["val"]
+    is_oos = [e.intent == OOS for e in val]
+    nlu = artifact.load_model(out)
+    chosen: dict = {}
+    deciding = TRANSFORMER if TRANSFORMER in RECIPES[recipe] else FAST
+    pieces = [tokenizer.tokenize(e.text) for e in val]
+    raw = nlu.infer(pieces, deciding)
+    top = [nlu.intents[int(np.argmax(r.intent))] for r in raw]
+    correct = [t == e.intent for t, e in zip(top, val)]
+    confidence = [float(np.max(r.intent)) for r in raw]
+    budget = OOS_BUDGET[deciding] if cfg.oos_budget is None else cfg.oos_budget
+    if mode == "threshold" or (mode == "class" and deciding == TRANSFORMER):
+        chosen["budget"] = budget
+        msp = calibrate.oos_curve(confidence, correct, is_oos)
+        chosen["curves"] = {"confidence": msp}
+        use_detector = deciding == TRANSFORMER
+        if use_detector:
+            train = [e for e in splits["train"] if e.intent != OOS]
+            features = nlu.features([tokenizer.tokenize(e.text) for e in train])
+            labels = np.array([nlu.intents.index(e.intent) for e in train])
+            detector = Mahalanobis.fit(features, labels)
+            scores = list(map(float, detector.score(nlu.features(pieces))))
+            chosen["curves"]["mahalanobis"] = calibrate.oos_curve(scores, correct, is_oos)
+            # the better detector on validation; without out-of-scope examples the curve cannot tell, and
+            # the distance is the one that sees texts unlike any intent (bench/oos.py)
+            auroc_d, auroc_c = chosen["curves"]["mahalanobis"]["auroc"], msp["auroc"]
+            use_detector = auroc_d is None or auroc_c is None or auroc_d >= auroc_c
+        if use_detector:
+            detector.save(out / DETECTOR_FILE)
+            threshold = calibrate.threshold_for(scores, correct, is_oos, budget)
+            meta["detector"] = {"kind": detector.kind, "threshold": threshold}
+            chosen["detector"] = meta["detector"]
         else:
-            conf_in.append(top["confidence"])
-            correct.append(top["name"] == e.intent)
-    threshold = choose_threshold(conf_in, correct, conf_oos)
-    # the rule depends on how many out-of-scope examples validation has (metrics.MIN_OOS_EXAMPLES)
-    log.info("out-of-scope threshold %.4f from %d in-scope (%d right) and %d out-of-scope validation examples",
-             threshold, len(conf_in), sum(correct), len(conf_oos))
-    return threshold
+            meta["threshold"] = calibrate.threshold_for(confidence, correct, is_oos, budget)
+            chosen["threshold"] = meta["threshold"]
+        write_json(out / artifact.METADATA, meta)
+    if recipe == CASCADE:
+        nlu = artifact.load_model(out)
+        texts = [e.text for e in val]
+        slow_right = [right(p, e) for p, e in zip(nlu.parse(texts, TRANSFORMER), val)]
+        fast_right = [right(p, e) for p, e in zip(nlu.parse(texts, FAST), val)]
+        sure = [artifact.sureness(r) for r in nlu.infer(pieces, FAST)]
+        meta["cascade"] = {"cut": calibrate.choose_cut(sure, fast_right, slow_right),
+                           "max_drop": calibrate.CASCADE_MAX_DROP}
+        if len(val) < calibrate.min_texts():
+            meta["cascade"]["reason"] = (f"validation has {len(val)} texts, fewer than the "
+                                         f"{calibrate.min_texts()} that resolve the budget: the transformer "
+                                         "answers every text until the catalogue grows")
+        chosen["cascade"] = meta["cascade"]
+        write_json(out / artifact.METADATA, meta)
+    return chosen
+
+
+def right(parsed: dict, example: Example) -> bool:
+    """The whole parse is right: the intent (out of scope included) and every entity span."""
+    return parsed["intent"]["name"] == example.intent and \
+        {(x["start"], x["end"], x["entity"]) for x in parsed["entities"]} == \
+        {(s.start, s.end, s.entity) for s in example.entities}
+
+
+def serving_figures(nlu: artifact.Model, texts: list[str]) -> dict:
+    """Batch-1 parse of `texts` through the artifact as the service runs it: per-tier latency and
+    the share the cascade escalates (what the version page shows)."""
+    for text in texts[:20]:
+        nlu.parse([text])
+    nlu.stats = artifact.TierStats()
+    for text in texts:
+        nlu.parse([text])
+    return nlu.stats.summary()
 
 
 def write_json(path: Path, obj) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, path)
-

@@ -257,7 +257,8 @@ class Worker:
         report.line(f"data set {key}: {counts['examples']} examples of {counts['intents']} intents")
         self._phase(job_id, f"training on {job['backend']}", report, "training", dataset=key, data=counts)
         # train
-        spec = RunSpec(job_id, data_path, self.jobs.url(key), folder / "model", job["options"].get("epochs"))
+        spec = RunSpec(job_id, data_path, self.jobs.url(key), folder / "model", job["options"].get("epochs"),
+                       recipe=job["options"].get("recipe"))
         if job["backend"] not in self.backends:
             raise JobError(f"unknown back-end {job['backend']!r}: use {' or '.join(self.backends)}")
         backend = self.backends[job["backend"]]()

@@ -57,7 +57,8 @@ def read_upload(filename: str, content: bytes, entities: list[str]) -> tuple[dat
             raise cat.Invalid([f"{filename}: {e.where}: {e.problem}"]) from None
     if kind == "csv":
         return _annotated_csv(filename, text, entities), {}
-    return data, _yaml_extras(filename, text)
+    _check_names(filename, text)
+    return data, data.lookups
 
 
 def _annotated_csv(filename: str, text: str, entities: list[str]) -> dataset.Dataset:
@@ -85,30 +86,19 @@ def _annotated_csv(filename: str, text: str, entities: list[str]) -> dataset.Dat
     return dataset.Dataset({"train": examples}, source=filename)
 
 
-def _yaml_extras(filename: str, text: str) -> dict[str, list[str]]:
-    """What the training reader leaves aside: names the catalogue accepts (checked with their line) and
-    each entity's `lookup:` list."""
+def _check_names(filename: str, text: str) -> None:
+    """The catalogue's rule for names, which the training reader does not apply, with each line."""
     root = yaml.compose(text, Loader=_LOADER)  # read_project has checked the shape
     top = {k.value: v for k, v in root.value}
-    problems, lookups = [], {}
+    problems = []
     for section, what in (("entities", "an entity"), ("intents", "an intent")):
         node = top.get(section)
         for item_node in node.value if isinstance(node, yaml.SequenceNode) else []:
             item = {k.value: v for k, v in item_node.value}
-            name = item["name"].value
-            if problem := cat.name_problem(name, what):
+            if problem := cat.name_problem(item["name"].value, what):
                 problems.append(f"{filename}: line {item['name'].start_mark.line + 1}: {problem}")
-            values = item.get("lookup")
-            if section == "entities" and values is not None:
-                if not isinstance(values, yaml.SequenceNode) or not all(
-                        isinstance(v, yaml.ScalarNode) for v in values.value):
-                    problems.append(f"{filename}: line {values.start_mark.line + 1}: the lookup values of "
-                                    f"{name} must be a list of values")
-                else:
-                    lookups[name] = [v.value for v in values.value]
     if problems:
         raise cat.Invalid(problems)
-    return lookups
 
 
 def _page(status: int = 200, **state):

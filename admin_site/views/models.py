@@ -20,6 +20,7 @@ from admin_site import catalogue as cat
 from admin_site.auth import requires
 from admin_site.security import _error
 from admin_site.services import services
+from nlu.artifact import DEFAULT_RECIPE, RECIPES
 from nlu.dataset import OOS
 from nlu.registry import Conflict, Registry, RegistryError, parse_version
 from nlu.training import ACTIVE, AWAITING, BACKENDS, JOB_ID, LOG_TAIL, PROMOTED, JobError, request_cancel
@@ -55,6 +56,10 @@ def parse_train_form(form: dict[str, str]) -> tuple[dict, list[str]]:
             problems.append(f"epochs {epochs!r}: a whole number from 1 to {MAX_EPOCHS}, or empty for the default")
         else:
             options["epochs"] = int(epochs)
+    recipe = form.get("recipe") or DEFAULT_RECIPE
+    if recipe not in RECIPES:
+        problems.append(f"recipe {recipe!r}: choose {', '.join(RECIPES)}")
+    options["recipe"] = recipe
     promote = form.get("auto_promote") or "default"
     if promote not in ("default", "yes", "no"):
         problems.append("promotion: choose the worker's default, yes or no")
@@ -81,6 +86,7 @@ def job_view(job: dict) -> dict:
     return {"id": job["id"], "status": job["status"], "phase": job.get("phase", ""), "requested_by":
             job.get("requested_by", ""), "requested_at": job.get("requested_at", ""), "elapsed": elapsed(job),
             "backend": job.get("backend") or job.get("options", {}).get("backend", ""),
+            "recipe": (job.get("options") or {}).get("recipe") or "", "tier": progress.get("tier") or "",
             "epoch": progress.get("epoch"), "epochs": progress.get("epochs"), "loss": progress.get("loss"),
             "val_accuracy": progress.get("val_intent_accuracy"), "version": job.get("version"),
             "error": job.get("error"), "active": active, "log": job.get("log", [])[-LOG_TAIL:] if active else []}
@@ -98,6 +104,33 @@ def side_by_side(mine: dict, theirs: dict | None) -> dict:
     rows.sort(key=lambda r: (r["delta"] is None, r["delta"] or 0.0, r["intent"]))
     return {"rows": rows, "confused": mine.get("most_confused", []), "production_confused":
             theirs.get("most_confused", [])}
+
+
+def tiers_view(meta: dict) -> dict:
+    """A version's recipe as the page shows it: each tier's latency at batch size 1 (measured when it
+    was trained, on validation texts), the share the cascade escalates and its cut."""
+    serving = (meta.get("metrics") or {}).get("serving") or {}
+    rows = [{"tier": tier, "answered": figures.get("answered"), "p50_ms": figures.get("p50_ms"),
+             "p95_ms": figures.get("p95_ms")}
+            for tier, figures in sorted(serving.items()) if isinstance(figures, dict)]
+    cascade = meta.get("cascade") or {}
+    return {"recipe": meta.get("recipe", "fast"), "rows": rows, "texts": serving.get("texts"),
+            "share_escalated": serving.get("share_escalated"), "cut": cascade.get("cut"),
+            "cut_reason": cascade.get("reason", ""), "parity": (meta.get("transformer") or {}).get("parity")}
+
+
+def oos_curve_view(meta: dict) -> dict | None:
+    """The out-of-scope trade-off the threshold was chosen on (validation): in-scope accuracy against
+    out-of-scope recall for the score in use (the detector's, or the confidence), with its AUROC."""
+    curves = ((meta.get("metrics") or {}).get("calibration") or {}).get("curves") or {}
+    detector = (meta.get("detector") or {}).get("kind")
+    name = detector if detector in curves else "confidence"
+    curve = curves.get(name)
+    if not curve or not any(p.get("oos_recall") is not None for p in curve.get("points", [])):
+        return None
+    threshold = (meta.get("detector") or {}).get("threshold") if detector else meta.get("threshold")
+    return {"score": name, "auroc": curve.get("auroc"), "points": curve["points"], "threshold": threshold,
+            "others": {k: c.get("auroc") for k, c in curves.items() if k != name}}
 
 
 def unrouted(intents: list[dict], known: list[str]) -> list[str]:
@@ -146,6 +179,7 @@ def _versions() -> tuple[list[dict], dict]:
     for name, meta in zip(names, metas):
         split, scores = _headline(meta["metrics"])
         rows.append({"version": name, "created": meta.get("created", ""), "intents": len(meta.get("intents", [])),
+                     "recipe": meta.get("recipe", "fast"),
                      "split": split, "accuracy": scores.get("intent_accuracy"), "entity_f1": scores.get("entity_f1"),
                      "macro_f1": scores.get("intent_macro_f1"), "data": meta.get("data_source", ""),
                      "dataset": meta["job"].get("dataset", ""), "trained_by": meta["job"].get("requested_by", ""),
@@ -186,11 +220,13 @@ def _index(form: dict | None = None, problems: list[str] | None = None, status: 
         known = _metadata(production).get("intents", []) if production else []
     except STORAGE_ERRORS as e:
         return render_template("models/index.html", error=str(e), versions=[], jobs=[], production=None,
-                               previous=None, unrouted=[], form={}, problems=[], backends=BACKENDS), 502
+                               previous=None, unrouted=[], form={}, problems=[], backends=BACKENDS,
+                               recipes=RECIPES), 502
     return render_template(
         "models/index.html", error="", versions=versions, jobs=jobs, production=production, previous=previous,
         unrouted=unrouted(services().catalogue.all(cat.INTENT), known), backends=BACKENDS,
-        form=form or {"backend": "local", "epochs": "", "auto_promote": "default"}, problems=problems or [],
+        form=form or {"backend": "local", "recipe": DEFAULT_RECIPE, "epochs": "", "auto_promote": "default"},
+        problems=problems or [], recipes=RECIPES,
         can_act=g.user.can("admin")), status
 
 
@@ -238,6 +274,7 @@ def version(version: str):
         compare = side_by_side(mine, _metadata(against)["metrics"].get(split) if against else None)
     return render_template("models/version.html", version=version, meta=meta, split=split, scores=mine,
                            production=production, against=against, basis=basis, compare=compare, job=job,
+                           tiers=tiers_view(meta), curve=oos_curve_view(meta),
                            needs_confirmation=_needs_confirmation(job), can_act=g.user.can("admin"))
 
 
@@ -254,7 +291,7 @@ def _needs_confirmation(job: dict | None) -> str:
 @bp.post("/train")
 @requires("admin")
 def train():
-    form = {k: request.form.get(k, "") for k in ("backend", "epochs", "auto_promote")}
+    form = {k: request.form.get(k, "") for k in ("backend", "recipe", "epochs", "auto_promote")}
     options, problems = parse_train_form(form)
     document, left_out = services().catalogue.view().export
     examples = sum(len(i["examples"]) for i in document["intents"])

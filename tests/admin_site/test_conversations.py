@@ -19,7 +19,7 @@ def log(services, turn_id: str, at: float, conversation: str = "c1", channel: st
         reply: str = "It ships tomorrow.", error: str | None = None, user: str = "u1") -> dict:
     ranking = [{"name": intent, "confidence": confidence}, {"name": "greeting", "confidence": 0.04}]
     result = {"intent": {"name": intent, "confidence": confidence}, "intent_ranking": ranking,
-              "out_of_scope": False, "entities": list(entities)} if intent else None
+              "out_of_scope": False, "entities": list(entities), "tier": "transformer"} if intent else None
     timings = {"understand": 12.5, "intent_order_status": 40.25, "deliver": 7.0, "end_to_end": 88.75}
     envelope = Envelope(turn_id, channel, conversation, user, text, received_at=at, nlu=result, branch=branch,
                         reply=reply, error=error, timings=timings)
@@ -97,6 +97,7 @@ def test_the_transcript_shows_the_nlu_result_the_entities_the_reply_and_the_timi
     assert ('where is <mark class="entity" title="order_id">A-1234<small>order_id</small></mark>' in page)
     assert "<td>order_id</td><td>A-1234</td><td>9–15</td><td>0.88</td>" in page
     assert '<span class="tag">order_status</span> 0.93' in page and "<td>greeting</td><td>0.04</td>" in page
+    assert 'data-tier="transformer">by the transformer tier</span>' in page  # which model tier understood it
     assert "<td>understand</td><td>12.5 ms</td>" in page
     assert "<td>intent_order_status</td><td>40.2 ms</td>" in page
     assert "<td>end_to_end</td><td>88.8 ms</td>" in page or "<td>end_to_end</td><td>88.7 ms</td>" in page

@@ -12,6 +12,7 @@ import pytest
 from admin_site import DEMO_DATA, DEMO_QNA
 from admin_site.views import models
 from admin_site.views.models import elapsed, parse_train_form, side_by_side, unrouted
+from nlu.artifact import DEFAULT_RECIPE
 from nlu.training import CANCELLED, GATE_FAILED, RUNNING
 
 
@@ -58,11 +59,15 @@ def two_versions(training, tmp_path):
 # ---- plain data -----------------------------------------------------------------------------------
 
 def test_the_train_form_names_each_bad_option():
-    options, problems = parse_train_form({"backend": "gpu-farm", "epochs": "0", "auto_promote": "maybe"})
-    assert len(problems) == 3 and "gpu-farm" in problems[0] and "1 to 500" in problems[1]
-    options, problems = parse_train_form({"backend": "azureml", "epochs": "12", "auto_promote": "no"})
-    assert not problems and options == {"backend": "azureml", "epochs": 12, "auto_promote": False}
-    assert parse_train_form({})[0] == {"backend": "local", "auto_promote": None}
+    options, problems = parse_train_form({"backend": "gpu-farm", "epochs": "0", "auto_promote": "maybe",
+                                          "recipe": "bert-large"})
+    assert len(problems) == 4 and "gpu-farm" in problems[0] and "1 to 500" in problems[1]
+    assert "recipe 'bert-large': choose fast, transformer, cascade" in problems[2]
+    options, problems = parse_train_form({"backend": "azureml", "epochs": "12", "auto_promote": "no",
+                                          "recipe": "transformer"})
+    assert not problems and options == {"backend": "azureml", "epochs": 12, "recipe": "transformer",
+                                        "auto_promote": False}
+    assert parse_train_form({})[0] == {"backend": "local", "recipe": DEFAULT_RECIPE, "auto_promote": None}
 
 
 def test_elapsed_counts_from_start_to_end_or_now():
@@ -104,13 +109,45 @@ def test_a_version_is_shown_beside_production(client_as, two_versions):
     assert "<td>returns</td><td>70.0</td><td>–</td>" in page.replace("\n", "").replace("        ", "")
 
 
+def test_a_cascade_version_shows_its_tiers_and_the_out_of_scope_curve(client_as, training, tmp_path):
+    curve = {"auroc": 0.98, "points": [{"threshold": 0.0, "in_scope_accuracy": 0.96, "oos_recall": 0.0},
+                                       {"threshold": 0.13, "in_scope_accuracy": 0.958, "oos_recall": 0.6},
+                                       {"threshold": 0.2, "in_scope_accuracy": 0.93, "oos_recall": 0.94}]}
+    folder = make_artifact(tmp_path / "c", metrics={
+        "test": {"intent_accuracy": 0.95, "intent_macro_f1": 0.95, "entity_f1": 0.0, "per_intent_f1": {}},
+        "serving": {"texts": 500, "fast": {"answered": 440, "p50_ms": 0.09, "p95_ms": 0.18},
+                    "transformer": {"answered": 60, "p50_ms": 1.9, "p95_ms": 2.5}, "share_escalated": 0.12},
+        "calibration": {"curves": {"mahalanobis": curve, "confidence": {**curve, "auroc": 0.97}}}})
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta.update(contract=3, recipe="cascade", cascade={"cut": 0.4777, "max_drop": 0.002},
+                detector={"kind": "mahalanobis", "threshold": 0.13},
+                transformer={"layers": 6, "parity": {"texts": 3100, "agreement": 0.9987}})
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    for name in ("transformer.onnx", "transformer.onnx.data", "transformer.h5", "detector.npz"):
+        (folder / name).write_bytes(b"x")
+    version = training.registry.register(folder)
+    page = client_as("viewer").get(f"/models/versions/{version}").get_data(as_text=True)
+    assert "the fast tier answers the rest" not in page and "cascade: the fast tier answers what it is sure" in page
+    assert "at least 0.478 sure" in page and "12.0 % escalated to the transformer" in page
+    assert re.search(r"<td>transformer</td><td>60</td><td>1.9 ms</td><td>2.5 ms</td>", page)
+    assert "the same intent for 99.9 % of 3100 held-out texts" in page
+    assert "in-scope score below 0.13" in page
+    section = re.search(r'<section class="card" id="oos-curve" data-points="([^"]+)"', page)
+    assert json.loads(section.group(1).replace("&#34;", '"')) == curve["points"]
+    assert "AUROC 98.0 %" in page and "(confidence: 97.0 %)" in page
+    assert "js/version.js" in page and "vendor/chart.umd.js" in page
+
+
 def test_train_queues_a_job_with_the_catalogue_snapshot_and_audits_it(client_as, services, training):
     client = client_as("admin")
-    answer = client.post("/models/train", {"backend": "local", "epochs": "3", "auto_promote": "no"})
+    form = client.get("/models/").get_data(as_text=True)
+    assert f'<option value="{DEFAULT_RECIPE}" selected>' in form  # the default recipe, chosen
+    answer = client.post("/models/train", {"backend": "local", "epochs": "3", "auto_promote": "no",
+                                           "recipe": "cascade"})
     assert answer.status_code == 302
     [job] = training.jobs.list()
     assert job["requested_by"] == "admin" and job["status"] == "queued"
-    assert job["options"] == {"backend": "local", "epochs": 3, "auto_promote": False}
+    assert job["options"] == {"backend": "local", "epochs": 3, "recipe": "cascade", "auto_promote": False}
     snapshot = training.jobs.snapshot(job["snapshot"])
     assert {i["name"] for i in snapshot["intents"]} == {d["name"] for d in services.catalogue.all("intent")}
     request = training.queue.receive(30)

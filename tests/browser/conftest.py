@@ -25,7 +25,9 @@ def admin_stack(tmp_path_factory, demo_model):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     stack = Stack(tmp_path_factory.mktemp("browser-stack"), Ports.free(), model=demo_model)
-    stack.start_all()
+    with pytest.MonkeyPatch.context() as env:  # the worker's transformer, kept small (test_retrain.py)
+        env.setenv("SWITCHBOARD_TRANSFORMER_LAYERS", "2")
+        stack.start_all()
     admin = build(Config.from_env(stack.admin_settings()))
     for role in ("viewer", "agent", "editor", "admin"):
         admin.accounts.create(f"{role}-1", role, PASSWORD, by="browser tests")

@@ -9,6 +9,7 @@ import time
 import httpx
 
 from browsing import screenshot
+from nlu.artifact import DEFAULT_RECIPE, RECIPES
 
 INTENT = "repairs"
 EXAMPLES = """do you repair shoes
@@ -45,7 +46,9 @@ def test_an_admin_trains_a_new_intent_promotes_it_and_the_chat_answers_it(site):
 
     page.goto(site.admin + "/models/")
     production_before = page.locator("#versions tr:has(.tag.status-delivered)").get_attribute("data-version")
+    assert page.locator("select[name=recipe]").input_value() == DEFAULT_RECIPE  # trained as the form says
     page.select_option("select[name=auto_promote]", "no")  # an admin promotes it, below
+    page.fill("input[name=epochs]", "12")  # with 2 of the 6 layers (conftest.py): a CI-sized cascade
     page.click("#train-form button[type=submit]")
     page.wait_for_load_state()
     assert "queued" in page.locator(".flash").inner_text()
@@ -55,7 +58,7 @@ def test_an_admin_trains_a_new_intent_promotes_it_and_the_chat_answers_it(site):
     row.locator('[data-field="phase"]', has_text="training on local").wait_for(timeout=60_000)
     page.locator('[data-field="progress"]', has_text="epoch").first.wait_for(timeout=60_000)
     screenshot(page, "models-training")
-    page.locator(f'tr[data-job="{job_id}"][data-active="no"]').wait_for(timeout=240_000)
+    page.locator(f'tr[data-job="{job_id}"][data-active="no"]').wait_for(timeout=480_000)
     status = page.locator(f'tr[data-job="{job_id}"] [data-field="status"]').inner_text()
     assert status in ("awaiting promotion", "gate failed"), page.locator(f'tr[data-job="{job_id}"]').inner_text()
     version = page.locator(f'tr[data-job="{job_id}"] td').last.inner_text().strip()
@@ -65,6 +68,9 @@ def test_an_admin_trains_a_new_intent_promotes_it_and_the_chat_answers_it(site):
     assert page.locator("#gate h2").inner_text().startswith("Gate:")
     screenshot(page, "models-job")
     page.goto(f"{site.admin}/models/versions/{version}")
+    assert DEFAULT_RECIPE in page.locator("#recipe").inner_text()
+    tiers = page.locator("#tiers tbody tr")
+    assert tiers.count() == len(RECIPES[DEFAULT_RECIPE]) and " ms" in tiers.first.inner_text()
     screenshot(page, "models-version")
     if page.locator("input[name=confirm]").count():  # it failed its gate (shown): promote it anyway
         page.check("input[name=confirm]")
@@ -82,6 +88,7 @@ def test_an_admin_trains_a_new_intent_promotes_it_and_the_chat_answers_it(site):
     message = "can you repair my old shoes"
     parsed = httpx.post(f"{nlu}/v1/models/nlu:parse", json={"text": message}).json()
     assert parsed["intent"]["name"] == INTENT, parsed["intent"]
+    assert parsed["tier"] in RECIPES[DEFAULT_RECIPE]
     customer = site.page()
     customer.goto(site.webchat + "/")
     before = customer.locator("#log li.bot").count()

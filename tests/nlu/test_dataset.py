@@ -41,6 +41,16 @@ def test_project_format_reads_spans_and_synonyms(tmp_path):
     assert ds.intents == ["order_status", "product_search"]
 
 
+def test_lookup_values_are_read_and_a_bad_list_names_its_line(tmp_path):
+    with_lookup = GOOD.replace("      red: [crimson, scarlet]", "      red: [crimson, scarlet]\n    lookup: [red, teal, ' ']")
+    d = data.load(write(tmp_path, "a.yml", with_lookup))
+    assert d.lookups == {"colour": ["red", "teal"]}
+    assert d.fingerprint() != data.load(write(tmp_path, "b.yml", GOOD)).fingerprint()
+    bad = write(tmp_path, "c.yml", GOOD.replace("      red: [crimson, scarlet]", "      red: [crimson]\n    lookup: {red: 1}"))
+    with pytest.raises(DataError, match=r"c.yml: line 7: the lookup values of colour must be a list of values"):
+        data.load(bad)
+
+
 def test_project_format_round_trips(tmp_path):
     ds = data.load(write(tmp_path, "d.yml", GOOD))
     data.write_project(ds, tmp_path / "again.yml")

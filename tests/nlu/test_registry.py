@@ -50,10 +50,27 @@ def test_a_version_this_service_cannot_serve_is_not_promoted(registry, tmp_path)
 def test_fetch_brings_the_registered_bytes(registry, tmp_path):
     src = make_artifact(tmp_path / "m1")
     version = registry.register(src)
-    got = registry.fetch(version, tmp_path / "cache", runtime="onnx")
+    got = registry.fetch(version, tmp_path / "cache")
     assert (got / "model.onnx").read_bytes() == (src / "model.onnx").read_bytes()
     assert not (got / "model.h5").exists()  # only what the runtime needs travels
     assert json.loads((got / "metadata.json").read_text())["version"] == version
+
+
+def test_a_cascade_registers_both_tiers_and_fetch_brings_what_onnx_serving_reads(registry, tmp_path):
+    src = make_artifact(tmp_path / "c", contract=3)
+    meta = json.loads((src / "metadata.json").read_text())
+    (src / "metadata.json").write_text(json.dumps({**meta, "recipe": "cascade",
+                                                   "detector": {"kind": "mahalanobis", "threshold": 0.1}}))
+    missing = "lacks transformer.onnx, transformer.onnx.data, transformer.h5, detector.npz"
+    with pytest.raises(RegistryError, match=missing):
+        registry.register(src)
+    for name in ("transformer.onnx", "transformer.onnx.data", "transformer.h5", "detector.npz"):
+        (src / name).write_bytes(name.encode())
+    version = registry.register(src)
+    got = registry.fetch(version, tmp_path / "cache")
+    assert sorted(p.name for p in got.iterdir()) == ["detector.npz", "metadata.json", "metrics.json", "model.onnx",
+                                                     "model.onnx.data", "transformer.onnx", "transformer.onnx.data"]
+    assert (got / "transformer.onnx").read_bytes() == b"transformer.onnx"
 
 
 def test_promote_and_rollback(registry, tmp_path):

@@ -2,6 +2,8 @@
 fake of the SDK's job operations (no network, no sleeping)."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import sys
 import threading
@@ -110,6 +112,11 @@ def test_the_job_reads_the_data_set_and_uploads_the_model(tmp_path):
 def test_without_epochs_train_picks_its_schedule(tmp_path):
     job = build_job(spec(tmp_path, epochs=None), settings(), code=tmp_path)
     assert job.command.endswith("--out ${{outputs.model}}/artifact --seed 7")
+
+
+def test_the_requested_recipe_reaches_every_rank(tmp_path):
+    job = build_job(dataclasses.replace(spec(tmp_path), recipe="cascade"), settings(), code=tmp_path)
+    assert job.command.endswith("--seed 7 --epochs 12 --recipe cascade")
 
 
 def test_the_code_snapshot_holds_the_packages_and_nothing_else(tmp_path):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from helpers import DEMO_DATA, run_cli
-from nlu.artifact import CONTRACT, load_model
-from training_jobs.keras_runtime import load_keras_model
+from nlu.artifact import CONTRACT, ONNX, load_model
+from training_jobs.keras_runtime import KERAS, load_keras_model
 from nlu import dataset as data
 from training_jobs.train import TrainConfig, prepare_splits, unbias_moving_average
 
@@ -39,7 +39,7 @@ def test_onnx_and_keras_runtimes_give_the_same_answers(demo_model):
     held_out = splits["val"] + splits["test"]
     texts = [e.text for e in held_out] + ["Where is order X-99 and do you sell crimson Puma boots?"]
     assert len(held_out) >= 60 and not {e.text for e in held_out} & {e.text for e in splits["train"]}
-    onnx_model, keras_model = load_model(demo_model, "onnx"), load_model(demo_model, "keras")
+    onnx_model, keras_model = load_model(demo_model, ONNX), load_model(demo_model, KERAS)
     a, b = onnx_model.parse(texts), keras_model.parse(texts)
     assert [r["intent"]["name"] for r in a] == [r["intent"]["name"] for r in b]
     assert [[(e["entity"], e["start"], e["end"]) for e in r["entities"]] for r in a] == \

@@ -21,6 +21,7 @@ import yaml
 
 from helpers import DEMO_DATA, ROOT, run_cli
 from nlu import dataset
+from nlu.artifact import CONTRACT
 from nlu.registry import MemoryStore, Registry, open_registry
 from nlu.training import (AWAITING, CANCELLED, FAILED, GATE_FAILED, PROMOTED, RUNNING, Jobs, MemoryRequestQueue,
                           StorageRequestQueue, Training, open_jobs, request_cancel)
@@ -29,6 +30,7 @@ from training_jobs.backends import PROGRESS, Cancelled
 from training_jobs.worker import Worker, WorkerSettings
 
 DOCUMENT = yaml.safe_load(DEMO_DATA.read_text())  # the demo catalogue, as the admin site exports it
+FIRST, RETRAINED = f"{CONTRACT}.0.0", f"{CONTRACT}.0.1"  # a registry's first version and its retrain
 
 
 def training_processes(marker: str) -> list[psutil.Process]:
@@ -83,7 +85,7 @@ def test_bad_data_fails_the_job_with_the_readers_reason_and_production_stays(mem
     worker_for(memory, tmp_path, CopyBackend(demo_model), sent).step()
     done = memory.jobs.get(job["id"])
     assert done["status"] == FAILED and "data.yml" in done["error"] and "line" in done["error"], done["error"]
-    assert memory.registry.versions() == ["2.0.0"] and memory.registry.production()[0]["version"] == "2.0.0"
+    assert memory.registry.versions() == [FIRST] and memory.registry.production()[0]["version"] == FIRST
     assert sent and sent[0]["status"] == FAILED and sent[0]["error"] == done["error"]
     assert memory.queue.receive(1) is None  # the request is gone: a failed job is not retried
 
@@ -95,10 +97,10 @@ def test_a_job_that_passes_waits_for_an_admin_when_auto_promote_is_off(memory, t
     worker_for(memory, tmp_path, CopyBackend(demo_model), sent).step()
     done = memory.jobs.get(job["id"])
     assert done["status"] == AWAITING and done["gate"]["passed"], done
-    assert done["version"] == "2.0.1" and memory.registry.production()[0]["version"] == "2.0.0"
+    assert done["version"] == RETRAINED and memory.registry.production()[0]["version"] == FIRST
     assert done["progress"]["epoch"] == 2 and any(line.startswith(PROGRESS) for line in done["log"])
-    assert json.loads(memory.registry.store.read("nlu/2.0.1/job.json")[0])["requested_by"] == "ada"
-    assert sent[0]["version"] == "2.0.1" and sent[0]["url"] == f"https://admin.example/models/jobs/{job['id']}"
+    assert json.loads(memory.registry.store.read(f"nlu/{RETRAINED}/job.json")[0])["requested_by"] == "ada"
+    assert sent[0]["version"] == RETRAINED and sent[0]["url"] == f"https://admin.example/models/jobs/{job['id']}"
     assert sent[0]["gate"]["passed"] and not sent[0]["promoted"]
 
 
@@ -156,7 +158,7 @@ def test_a_cancel_that_arrives_after_training_stops_the_job_before_it_is_promote
     worker_for(memory, tmp_path, CancelledAsItEnds(demo_model)).step()
     done = memory.jobs.get(job["id"])
     assert done["status"] == CANCELLED and "bob" in done["error"]
-    assert memory.registry.production()[0]["version"] == "2.0.0"
+    assert memory.registry.production()[0]["version"] == FIRST
 
 
 def test_a_job_another_worker_is_running_is_left_to_it(memory, tmp_path, demo_model):
@@ -213,14 +215,15 @@ def azure(azurite) -> Training:
 def weak_model(tmp_path_factory) -> Path:
     """A version trained for one epoch: any real training beats it."""
     out = tmp_path_factory.mktemp("weak") / "model"
-    run_cli("train", "--data", str(DEMO_DATA), "--out", str(out), "--epochs", "1", "--seed", "2")
+    run_cli("train", "--data", str(DEMO_DATA), "--out", str(out), "--epochs", "1", "--seed", "2", "--recipe", "fast")
     return out
 
 
-def test_a_request_is_trained_by_two_horovod_ranks_gated_and_promoted(azure, tmp_path, weak_model):
+def test_a_request_is_trained_by_two_horovod_ranks_gated_and_promoted(azure, tmp_path, weak_model, monkeypatch):
+    monkeypatch.setenv("SWITCHBOARD_TRANSFORMER_LAYERS", "2")  # the default recipe's transformer, kept small
     weak = azure.registry.register(weak_model)
     azure.registry.promote(weak)
-    job, _ = azure.request(DOCUMENT, "ada", {"backend": "local"})
+    job, _ = azure.request(DOCUMENT, "ada", {"backend": "local", "epochs": 12})
     sent = []
     assert worker_for(azure, tmp_path, sent=sent, processes=2, visibility_s=30).step()
     done = azure.jobs.get(job["id"])
@@ -243,7 +246,7 @@ def test_a_request_is_trained_by_two_horovod_ranks_gated_and_promoted(azure, tmp
 def test_a_worse_version_fails_the_gate_and_production_stays(azure, tmp_path, demo_model):
     strong = azure.registry.register(demo_model)
     azure.registry.promote(strong)
-    job, _ = azure.request(DOCUMENT, "ada", {"backend": "local", "epochs": 1})
+    job, _ = azure.request(DOCUMENT, "ada", {"backend": "local", "recipe": "fast", "epochs": 1})
     worker_for(azure, tmp_path, processes=2).step()
     done = azure.jobs.get(job["id"])
     assert done["status"] == GATE_FAILED, (done.get("error"), done["log"][-10:])
@@ -253,7 +256,7 @@ def test_a_worse_version_fails_the_gate_and_production_stays(azure, tmp_path, de
 
 
 def test_cancel_stops_the_training_processes(azure, tmp_path):
-    job, _ = azure.request(DOCUMENT, "ada", {"backend": "local", "epochs": 400})
+    job, _ = azure.request(DOCUMENT, "ada", {"backend": "local", "recipe": "fast", "epochs": 400})
     worker = worker_for(azure, tmp_path, processes=2)
     thread = threading.Thread(target=worker.step)
     thread.start()
@@ -276,7 +279,7 @@ def test_a_sigkilled_workers_job_is_run_again_once(azure, azurite, tmp_path):
            "NLU_REGISTRY": f"azure://models-{suffix}", "TRAINING_VISIBILITY_SECONDS": "3",
            "TRAINING_WORK_DIR": str(tmp_path / "work"), "TRAINING_QUEUE": f"training-requests-{suffix}",
            "TF_CPP_MIN_LOG_LEVEL": "3"}
-    job, _ = azure.request(DOCUMENT, "ada", {"backend": "local", "epochs": 3})
+    job, _ = azure.request(DOCUMENT, "ada", {"backend": "local", "recipe": "fast", "epochs": 3})
 
     def worker() -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "training_jobs", "worker"], cwd=ROOT, env=env,

@@ -11,7 +11,7 @@
 
   function progress(job) {
     if (!job.epochs) return "";
-    let text = "epoch " + job.epoch + " / " + job.epochs + ", loss " + job.loss;
+    let text = (job.tier ? job.tier + ": " : "") + "epoch " + job.epoch + " / " + job.epochs + ", loss " + job.loss;
     if (job.val_accuracy !== null && job.val_accuracy !== undefined) {
       text += ", validation " + (100 * job.val_accuracy).toFixed(1) + " %";
     }

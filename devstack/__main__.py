@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"could not start the stack: {e}")
         stack.stop_all()
         return 1
+    processes = stack.trainer_settings()["TRAINING_PROCESSES"]
     print(f"""
 Switchboard is running (logs in {args.var / 'logs'}):
 
@@ -63,7 +64,7 @@ Switchboard is running (logs in {args.var / 'logs'}):
   QnA stand-in          http://127.0.0.1:{ports.qna}/language/:query-knowledgebases
   Azurite               blob :{ports.blob}, queue :{ports.queue};  Cosmos DB stand-in http://127.0.0.1:{ports.cosmos}
   admin site            http://127.0.0.1:{ports.admin}/  (Models: /models/, where Train runs the worker)
-  training worker       python -m training_jobs worker: 2 Horovod processes here (log: {stack.log_path('trainer')})""",
+  training worker       python -m training_jobs worker: {processes} Horovod processes here (log: {stack.log_path('trainer')})""",
           flush=True)
     if _admin_users(ports) == 0:
         print("""

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from opentelemetry import metrics, trace
 
-from nlu.artifact import ONNX, ArtifactError, Model, Runtime, load_model
+from nlu.artifact import CASCADE, ONNX, TRANSFORMER, ArtifactError, Model, Runtime, load_model
 from nlu.registry import Registry, open_registry
 
 log = logging.getLogger(__name__)
@@ -131,10 +131,10 @@ class NluService:
         recipe, a missing or corrupt file) leaves the version in hand serving, and is not fetched
         again until production points elsewhere."""
         doc, _ = self._registry.production()
-        if not doc or (self.model and self.model.version == doc["version"]) or doc["version"] == self._refused:
-            if doc and doc["version"] == self._refused:
-                raise RefusedVersion(self.last_error or f"version {doc['version']} could not be loaded")
+        if not doc or (self.model and self.model.version == doc["version"]):
             return
+        if doc["version"] == self._refused:
+            raise RefusedVersion(self.last_error or f"version {doc['version']} could not be loaded")
         try:
             folder = self._registry.fetch(doc["version"], self.settings.model_cache_dir, self.runtime)
             model = load_model(folder, self.runtime)
@@ -180,8 +180,7 @@ def report_tiers(model: Model, tiers: list[str], timings: dict[str, float], comp
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attributes({**attributes, "switchboard.nlu.tier": tiers[0] if len(set(tiers)) == 1 else "mixed",
-                             "switchboard.nlu.escalated": tiers.count("transformer") if model.recipe == "cascade"
-                             else 0,
+                             "switchboard.nlu.escalated": tiers.count(TRANSFORMER) if model.recipe == CASCADE else 0,
                              "switchboard.nlu.cache_hits": len(tiers) - computed,
                              **{f"switchboard.nlu.{tier}_ms": round(s * 1000, 3) for tier, s in timings.items()}})
 

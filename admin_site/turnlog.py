@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from admin_site.documents import Condition, Conflict, Doc, Documents
+from nlu.artifact import FAST, TRANSFORMER
 
 PAGE_SIZE = 50  # turns on one page of the log
 QUEUE_SIZE = 25  # turns on one page of the review queue (each carries a form)
@@ -304,7 +305,7 @@ def shape(doc: Doc, min_confidence: float | None = None) -> dict[str, Any]:
         "segments": segments(text, nlu.get("entities")), "entities": spans(text, nlu.get("entities")),
         "has_nlu": bool(nlu), "intent": intent.get("name"), "confidence": intent.get("confidence"),
         "ranking": ranking, "out_of_scope": bool(nlu.get("out_of_scope")), "branch": doc.get("branch"),
-        "tier": nlu.get("tier") if nlu.get("tier") in ("fast", "transformer") else None,
+        "tier": nlu.get("tier") if nlu.get("tier") in (FAST, TRANSFORMER) else None,
         "reply": doc.get("reply"), "status": doc.get("status") or "", "error": doc.get("error"),
         "timings": steps, "end_to_end": timings.get("end_to_end"), "is_agent": doc.get("branch") == AGENT,
         "review": doc.get("review"),

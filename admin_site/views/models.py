@@ -20,7 +20,7 @@ from admin_site import catalogue as cat
 from admin_site.auth import requires
 from admin_site.security import _error
 from admin_site.services import services
-from nlu.artifact import DEFAULT_RECIPE, RECIPES
+from nlu.artifact import DEFAULT_RECIPE, RECIPES, recipe_of
 from nlu.dataset import OOS
 from nlu.registry import Conflict, Registry, RegistryError, parse_version
 from nlu.training import ACTIVE, AWAITING, BACKENDS, JOB_ID, LOG_TAIL, PROMOTED, JobError, request_cancel
@@ -114,7 +114,7 @@ def tiers_view(meta: dict) -> dict:
              "p95_ms": figures.get("p95_ms")}
             for tier, figures in sorted(serving.items()) if isinstance(figures, dict)]
     cascade = meta.get("cascade") or {}
-    return {"recipe": meta.get("recipe", "fast"), "rows": rows, "texts": serving.get("texts"),
+    return {"recipe": recipe_of(meta), "rows": rows, "texts": serving.get("texts"),
             "share_escalated": serving.get("share_escalated"), "cut": cascade.get("cut"),
             "cut_reason": cascade.get("reason", ""), "parity": (meta.get("transformer") or {}).get("parity")}
 
@@ -179,7 +179,7 @@ def _versions() -> tuple[list[dict], dict]:
     for name, meta in zip(names, metas):
         split, scores = _headline(meta["metrics"])
         rows.append({"version": name, "created": meta.get("created", ""), "intents": len(meta.get("intents", [])),
-                     "recipe": meta.get("recipe", "fast"),
+                     "recipe": recipe_of(meta),
                      "split": split, "accuracy": scores.get("intent_accuracy"), "entity_f1": scores.get("entity_f1"),
                      "macro_f1": scores.get("intent_macro_f1"), "data": meta.get("data_source", ""),
                      "dataset": meta["job"].get("dataset", ""), "trained_by": meta["job"].get("requested_by", ""),

@@ -24,7 +24,7 @@ import logging
 import os
 import sys
 
-from nlu.artifact import DEFAULT_RECIPE, RECIPES
+from nlu.artifact import DEFAULT_RECIPE, FAST, RECIPES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
                         f"(a few ms); cascade: both, the fast tier answering what it is sure of (default: "
                         f"{DEFAULT_RECIPE})")
     t.add_argument("--epochs", type=int, help="epochs of the recipe's transformer tier (default: enough updates "
-                                              "for the data, 4 to 40), or of the fast tier in the fast recipe "
+                                              "for the data, 6 to 40), or of the fast tier in the fast recipe "
                                               "(default: 30, more on small data sets)")
     t.add_argument("--transformer-layers", type=int, choices=range(1, 7), metavar="1-6",
                    default=os.environ.get("SWITCHBOARD_TRANSFORMER_LAYERS", "6"),
@@ -115,8 +115,8 @@ def train_config(args):
     if not 1 <= args.transformer_layers <= 6:  # from $SWITCHBOARD_TRANSFORMER_LAYERS: argparse checks no default
         raise ValueError(f"SWITCHBOARD_TRANSFORMER_LAYERS={args.transformer_layers}: a number of layers from 1 to 6")
     transformer = FinetuneConfig(layers=args.transformer_layers)
-    if args.recipe == "fast":
-        return TrainConfig(recipe="fast", epochs=args.epochs, seed=args.seed, oos_mode=args.oos_mode,
+    if args.recipe == FAST:
+        return TrainConfig(recipe=FAST, epochs=args.epochs, seed=args.seed, oos_mode=args.oos_mode,
                            batch_size=args.batch_size)
     return TrainConfig(recipe=args.recipe, seed=args.seed, oos_mode=args.oos_mode, batch_size=args.batch_size,
                        transformer=dataclasses.replace(transformer, epochs=args.epochs))

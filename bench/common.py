@@ -70,8 +70,17 @@ def drive(port: int, texts: list[str], concurrency: int, seconds: float) -> dict
             "errors": int(errors), "rps": round(int(requests) / (float(duration_us) / 1e6), 1)}
 
 
+RESULTS = ROOT / "bench" / "results"
+
+
+def recorded(name: str) -> dict:
+    """What an earlier run saved as `name` (bench/results/<name>.json), or nothing."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def save(name: str, result: dict) -> None:
-    out = ROOT / "bench" / "results" / f"{name}.json"
+    out = RESULTS / f"{name}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DATASETS, ROOT, VAR, few_shot, save  # noqa: E402
+from bench.common import DATASETS, ROOT, VAR, few_shot, recorded, save  # noqa: E402
 
 CLINC = DATASETS / "clinc150" / "data_full.json"
 RUNS = {
@@ -101,8 +101,7 @@ def main() -> None:
     ap.add_argument("--recipes", default="fast,cascade")
     ap.add_argument("--reuse", action="store_true", help="score artifacts an earlier run trained")
     args = ap.parse_args()
-    saved = ROOT / "bench" / "results" / "quality.json"
-    results = json.loads(saved.read_text()) if saved.exists() and (args.only or args.reuse) else {}
+    results = recorded("quality") if args.only or args.reuse else {}
     for name, (data, extra) in RUNS.items():
         if args.only and name not in args.only.split(","):
             continue

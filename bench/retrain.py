@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "function_app")]
 
 from admin_site.config import Config  # noqa: E402
 from admin_site.services import build  # noqa: E402
-from bench.common import VAR, ensure_model, save  # noqa: E402
+from bench.common import VAR, ensure_model, recorded, save  # noqa: E402
 from bench.turns import Load  # noqa: E402
 from devstack.stack import REGISTRY, Ports, Stack, storage_connection  # noqa: E402
 from helpers import DATASETS, DEMO_DATA  # noqa: E402
@@ -192,8 +192,7 @@ def main() -> None:
     parser.add_argument("--recipe", default=DEFAULT_RECIPE, help="what the Train form asks for (default: its default)")
     args = parser.parse_args()
     phases = {"answer"} if args.quick else set(args.phases.split(","))
-    saved = ROOT / "bench" / "results" / "retrain.json"
-    result = json.loads(saved.read_text()) if saved.exists() else {}
+    result = recorded("retrain")
     result.update(command=" ".join([".venv/bin/python bench/retrain.py", *sys.argv[1:]]),
                   machine=f"{os.cpu_count()} cores")
     if phases & {"answer", "promotion"}:

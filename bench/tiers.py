@@ -26,7 +26,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DATASETS, ROOT, VAR, drive, ensure_model, save, start_gunicorn, stop, wait_ready  # noqa: E402
+from bench.common import DATASETS, VAR, drive, ensure_model, recorded, save, start_gunicorn, stop, wait_ready  # noqa: E402
 from devstack.stack import free_port  # noqa: E402
 
 CLINC = DATASETS / "clinc150" / "data_full.json"
@@ -94,9 +94,7 @@ def main() -> None:
                          for k in runs[0] if any(run[k] is not None for run in runs)}
         results[name]["rounds"] = runs
     print(json.dumps({k: v for k, v in results.items()}, indent=1))
-    saved = ROOT / "bench" / "results" / "tiers.json"
-    by_model = json.loads(saved.read_text()) if saved.exists() else {}
-    save("tiers", {**by_model, model.name: results})  # one entry per artifact measured
+    save("tiers", {**recorded("tiers"), model.name: results})  # one entry per artifact measured
 
 
 def escalated(before: dict, after: dict) -> float | None:

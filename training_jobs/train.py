@@ -272,8 +272,9 @@ def calibrate_artifact(out: Path, meta: dict, splits: dict, mode: str, tokenizer
         nlu = artifact.load_model(out)
         texts = [e.text for e in val]
         slow_right = [right(p, e) for p, e in zip(nlu.parse(texts, TRANSFORMER), val)]
-        fast_right = [right(p, e) for p, e in zip(nlu.parse(texts, FAST), val)]
-        sure = [artifact.sureness(r) for r in nlu.infer(pieces, FAST)]
+        fast = nlu.infer(pieces, FAST)
+        fast_right = [right(nlu.result(t, p, r), e) for t, p, r, e in zip(texts, pieces, fast, val)]
+        sure = [artifact.sureness(r) for r in fast]
         meta["cascade"] = {"cut": calibrate.choose_cut(sure, fast_right, slow_right),
                            "max_drop": calibrate.CASCADE_MAX_DROP}
         if len(val) < calibrate.min_texts():

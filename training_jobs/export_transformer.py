@@ -276,9 +276,14 @@ def export(model, path: Path, window: int, special: tuple[int, int], sample: lis
     [keras_sample] = predict(model, sample, "intent")
     [keras_held_out] = predict(model, held_out, "intent") if held_out else [np.zeros((0, 1))]
 
+    built: list[Plan] = []  # the plan whose graph is at `path` now
+
     def build(plan: Plan) -> None:
+        if built[-1:] == [plan]:
+            return
         smoothing = smoothing_scales(model, window, sample, plan.smoothed, plan.alpha)
         quantise(optimise(transformer_graph(model, window, smoothing)), path, plan.keep_float)
+        built.append(plan)
 
     def error(plan: Plan) -> float:  # how far from Keras on the training sample: no held-out text is read
         build(plan)

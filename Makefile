@@ -10,7 +10,7 @@ REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.tx
 
 BENCHES := quality serving tiers startup turns workers transport admin retrain oos faults soak fuzz
 
-.PHONY: install run test bench clean $(addprefix bench-,$(BENCHES))
+.PHONY: install run lint test test-fast bench clean manifest $(addprefix bench-,$(BENCHES))
 
 install: $(STAMP) node_modules/.installed
 
@@ -31,16 +31,35 @@ node_modules/.installed: package.json package-lock.json
 	cp node_modules/chart.js/dist/chart.umd.js node_modules/chart.js/dist/chart.umd.js.map admin_site/static/vendor/
 	touch $@
 
-run: install function_app/local.settings.json
+run: install function_app/local.settings.json manifest
 	$(PY) -m devstack run
+
+# The branch manifest: the function app's branches, replies and default routes as the admin site knows
+# them (switchboard/branches.json, in git; a test fails when it is stale). Written again when a branch
+# or the routes change.
+MANIFEST := switchboard/branches.json
+manifest: $(MANIFEST)
+$(MANIFEST): function_app/branches/*.py function_app/core/routing.py switchboard/templates.py
+	cd function_app && PYTHONPATH=$(CURDIR) ../$(PY) -m core.manifest ../$(MANIFEST)
 
 # Core Tools (`func start`) and the local host read the function app's settings from here; made once
 # from the sample, then yours to edit (it is not in git)
 function_app/local.settings.json:
 	cp local.settings.sample.json $@
 
-test: install
+# Style and types, before any test: ruff (the rules in pyproject.toml's [tool.ruff]) and pyright
+# (pyrightconfig.json: basic everywhere, strict in the modules that define the ports and shared contracts).
+lint: install
+	$(PY) -m ruff check .
+	node_modules/.bin/pyright
+
+test: install manifest lint
 	$(PY) -m pytest
+
+# The unit tier alone (tests/conftest.py gives every test its tier): no server, no trained model, no
+# worker process; under a minute, for every change. `make test` runs every tier.
+test-fast: install manifest
+	$(PY) -m pytest -m unit -q -p no:cacheprovider
 
 bench: $(addprefix bench-,$(BENCHES))
 

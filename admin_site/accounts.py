@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from admin_site.documents import Conflict, Documents
+from admin_site.ports import Documents
+from switchboard.errors import ConflictError
 
 ROLES = ("viewer", "agent", "editor", "admin")  # each can do what the ones before it can
-USERS, THROTTLE = "users", "throttle"
+
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()
@@ -78,7 +79,7 @@ class Accounts:
                "session_epoch": 0, "created_by": by, "created_at": time.time()}
         try:
             return _user(self._users.save(doc, etag=None))
-        except Conflict:
+        except ConflictError:
             raise UserAlreadyExists(f"there is already a user {name!r}") from None
 
     def update(self, name: str, *, role: str | None = None, disabled: bool | None = None,
@@ -101,7 +102,7 @@ class Accounts:
                 changed["password"] = self._hasher.hash(password)
             try:
                 return _user(self._users.save(changed, etag=doc["_etag"]))
-            except Conflict:
+            except ConflictError:
                 continue
         raise RuntimeError(f"user {name} kept changing")
 
@@ -133,7 +134,7 @@ class Accounts:
             try:
                 self._throttle.save({"id": key, "failures": recent[-50:]}, etag=doc["_etag"] if doc else None)
                 return
-            except Conflict:
+            except ConflictError:
                 continue
 
 

@@ -11,7 +11,7 @@ import functools
 import logging
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
@@ -21,6 +21,7 @@ from admin_site.services import services
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
 PUBLIC = "_public"  # marks the few views anyone may reach (login, health, static)
+REQUIRED_ROLE = "required_role"  # on every other view: the role `requires` gave it
 
 
 def public(view: Callable) -> Callable:
@@ -44,7 +45,7 @@ def requires(role: str) -> Callable[[Callable], Callable]:
                 abort(403, f"this needs the {role} role; you are {g.user.role}")
             return view(*args, **kwargs)
 
-        guarded.required_role = role
+        setattr(guarded, REQUIRED_ROLE, role)
         return guarded
 
     return decorate
@@ -75,7 +76,7 @@ def login():
     svc = services()
     name = (request.form.get("name") or "").strip().lower()
     keys = [f"account:{name}", f"address:{_client_address()}"]
-    limit, window = svc.config.login_limit, svc.config.login_window_seconds
+    limit, window = svc.settings.login_limit, svc.settings.login_window_seconds
     now = time.time()
     for key in keys:
         failures = svc.accounts.failures(key, window, now)

@@ -1,8 +1,9 @@
-"""The admin site's storage: documents with ETags, by container, in Cosmos DB or in memory.
+"""The admin site's storage: documents with ETags, by container, in Cosmos DB or in memory (the
+`ports.Documents` port's two implementations).
 
 Every container the admin site writes is a set of JSON documents keyed by (partition, id) and read
 and written with optimistic concurrency: a save names the ETag its document was read with, and a
-document changed meanwhile is a `Conflict` carrying the stored version (so a page can show both and
+document changed meanwhile is a `ConflictError` carrying the stored version (so a page can show both and
 who changed it). `CosmosDocuments` and `MemoryDocuments` pass one contract test body
 (tests/admin_site/test_documents.py).
 """
@@ -11,47 +12,16 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
-from typing import Any, Iterable, Protocol
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.cosmos import PartitionKey, exceptions
 
-from core.cosmos import translated
+from admin_site.ports import Condition, Doc, Where
+from switchboard.cosmos import translated
+from switchboard.errors import ConflictError
 
-Doc = dict[str, Any]
-# A condition: (field, op, value) with a dotted field ("nlu.intent.name") and op one of
-# = != < <= > >= contains (a substring, either case) defined (value True/False); or ("or", [conditions]).
-Condition = tuple
-Where = Iterable[Condition]
 OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-
-
-class Conflict(Exception):
-    """The document changed (or appeared, or went) since it was read; `current` is what is stored."""
-
-    def __init__(self, current: Doc | None) -> None:
-        super().__init__("the document changed since it was read")
-        self.current = current
-
-
-class Documents(Protocol):
-    """One container: documents keyed by (partition key value, id), each with an `_etag`."""
-
-    def get(self, partition: str, doc_id: str) -> Doc | None: ...
-
-    def save(self, doc: Doc, etag: str | None) -> Doc:
-        """Create (etag None: Conflict if it exists) or replace (Conflict unless `etag` is current)."""
-
-    def upsert(self, doc: Doc) -> Doc: ...
-
-    def delete(self, partition: str, doc_id: str, etag: str | None = None) -> None:
-        """Remove it (with an etag: only if unchanged). Removing what is not there is no error."""
-
-    def find(self, where: Where = (), partition: str | None = None, order_by: str | None = None,
-             descending: bool = False, top: int | None = None) -> list[Doc]:
-        """Documents matching every condition of `where`, ordered, at most `top` of them."""
-
-    def count(self, where: Where = (), partition: str | None = None) -> int: ...
 
 
 def _strip(doc: Doc) -> Doc:
@@ -85,7 +55,7 @@ class CosmosDocuments:
             except (exceptions.CosmosResourceExistsError, exceptions.CosmosAccessConditionFailedError,
                     exceptions.CosmosResourceNotFoundError) as e:
                 lost = e
-        raise Conflict(self.get(body[self._key], body["id"])) from lost
+        raise ConflictError(current=self.get(body[self._key], body["id"])) from lost
 
     def upsert(self, doc: Doc) -> Doc:
         with translated(f"saving {self.name}/{doc['id']}"):
@@ -101,7 +71,7 @@ class CosmosDocuments:
                 return
             except exceptions.CosmosAccessConditionFailedError as e:
                 lost = e
-        raise Conflict(self.get(partition, doc_id)) from lost
+        raise ConflictError(current=self.get(partition, doc_id)) from lost
 
     def find(self, where: Where = (), partition: str | None = None, order_by: str | None = None,
              descending: bool = False, top: int | None = None) -> list[Doc]:
@@ -136,7 +106,7 @@ def _field(name: str) -> str:
 
 
 def _clause(condition: Condition, params: list[dict]) -> str:
-    if condition[0] == "or":
+    if len(condition) == 2:  # ("or", [conditions])
         return "(" + " OR ".join(_clause(c, params) for c in condition[1]) + ")"
     name, op, value = condition
     field = "c." + _field(name)
@@ -151,7 +121,7 @@ def _clause(condition: Condition, params: list[dict]) -> str:
 _MISSING = object()
 
 
-def _value(doc: Doc, name: str):
+def _value(doc: Doc, name: str) -> Any:  # the field's value, or _MISSING
     value: Any = doc
     for part in name.split("."):
         if not isinstance(value, dict) or part not in value:
@@ -162,7 +132,7 @@ def _value(doc: Doc, name: str):
 
 def matches(doc: Doc, condition: Condition) -> bool:
     """What Cosmos DB's SQL makes of a condition, in Python: comparing with an absent field is false."""
-    if condition[0] == "or":
+    if len(condition) == 2:  # ("or", [conditions])
         return any(matches(doc, c) for c in condition[1])
     name, op, expected = condition
     value = _value(doc, name)
@@ -197,8 +167,9 @@ class MemoryDocuments:
         key = (body[self._key], body["id"])
         with self._lock:
             current = self._docs.get(key)
-            if (etag is None and current is not None) or (etag is not None and (current is None or current["_etag"] != etag)):
-                raise Conflict(copy.deepcopy(current))
+            current_etag = None if current is None else current["_etag"]
+            if etag != current_etag:  # None on both sides: a new document that is still absent
+                raise ConflictError(current=copy.deepcopy(current))
             stored = self._docs[key] = {**copy.deepcopy(body), "_etag": uuid.uuid4().hex}
             return copy.deepcopy(stored)
 
@@ -214,7 +185,7 @@ class MemoryDocuments:
             if current is None:
                 return
             if etag is not None and current["_etag"] != etag:
-                raise Conflict(copy.deepcopy(current))
+                raise ConflictError(current=copy.deepcopy(current))
             del self._docs[(partition, doc_id)]
 
     def find(self, where: Where = (), partition: str | None = None, order_by: str | None = None,

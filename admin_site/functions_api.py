@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from admin_site.config import Config
+from admin_site.settings import Settings
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
@@ -34,9 +34,11 @@ class FunctionsError(Exception):
 class Functions(Protocol):
     def send_message(self, conversation_id: str, message_id: str, text: str, agent: str) -> dict[str, Any]:
         """Queue an agent's message for the customer; returns the function app's answer (`turn_id`)."""
+        ...
 
     def release(self, conversation_id: str) -> dict[str, Any]:
         """Hand the conversation back to the bot; returns the function app's answer (`changed`)."""
+        ...
 
 
 class FunctionsApi:
@@ -98,7 +100,7 @@ class MemoryFunctions:
         return {"conversation_id": conversation_id, "handoff": False, "changed": True}
 
 
-def make_functions(config: Config) -> Functions:
+def make_functions(config: Settings) -> Functions:
     """The function app at `config.functions_url` (with the agent token), or the in-memory twin."""
     if config.functions_url:
         return FunctionsApi(config.functions_url, config.agent_api_token)

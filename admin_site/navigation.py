@@ -1,11 +1,12 @@
 """The navigation bar: the page groups a user's role may see, with the counts that want attention
-(handed-off conversations, parked messages), each cached for a few seconds per process."""
+(handed-off conversations, parked messages), each cached for a few seconds. The counts and their
+cache belong to one app (`app.extensions["navigation"]`), so two apps in a process share none."""
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable, Mapping
 
-from flask import current_app, g, request, url_for
+from flask import Flask, current_app, g, request, url_for
 
 # endpoint, label, the role that may open it, the counter shown beside it (if any)
 NAV = [
@@ -22,33 +23,41 @@ NAV = [
     ("audit.index", "Audit log", "viewer", None),
     ("users.index", "Users", "admin", None),
 ]
-COUNTERS: dict[str, Callable[[], int]] = {}  # name -> how to count; registered by the blueprints
 CACHE_SECONDS = 5.0
-_cache: dict[str, tuple[float, int]] = {}
 
 
-def register_counter(name: str, count: Callable[[], int]) -> None:
-    COUNTERS[name] = count
+class Counters:
+    """How to count each counter, and the last counts: each is read again after `CACHE_SECONDS`."""
+
+    def __init__(self, counts: Mapping[str, Callable[[], int]]) -> None:
+        self._counts = dict(counts)
+        self._cache: dict[str, tuple[float, int]] = {}
+
+    def count(self, name: str) -> int:
+        now = time.monotonic()
+        cached = self._cache.get(name)
+        if cached and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        try:
+            value = self._counts[name]()
+        except Exception:  # noqa: BLE001 - a count that cannot be read is no reason to fail the page
+            current_app.logger.warning("could not count %s", name, exc_info=True)
+            value = 0
+        self._cache[name] = (now, value)
+        return value
 
 
-def count(name: str) -> int:
-    now = time.monotonic()
-    cached = _cache.get(name)
-    if cached and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
-    try:
-        value = COUNTERS[name]()
-    except Exception:  # noqa: BLE001 - a count that cannot be read is no reason to fail the page
-        current_app.logger.warning("could not count %s", name, exc_info=True)
-        value = 0
-    _cache[name] = (now, value)
-    return value
+def init_app(app: Flask, counts: Mapping[str, Callable[[], int]]) -> None:
+    """Give `app` its navigation bar, with these counters (name -> how to count)."""
+    app.extensions["navigation"] = Counters(counts)
+    app.context_processor(lambda: {"nav_items": nav_items})
 
 
 def nav_items() -> list[dict]:
     user = g.get("user")
     if user is None:
         return []
+    counters: Counters = current_app.extensions["navigation"]
     items = []
     for endpoint, label, role, counter in NAV:
         if endpoint not in current_app.view_functions or not user.can(role):
@@ -56,5 +65,5 @@ def nav_items() -> list[dict]:
         section = endpoint.split(".")[0]
         items.append({"url": url_for(endpoint), "label": label, "name": counter or section,
                       "active": (request.endpoint or "").split(".")[0] == section,
-                      "count": count(counter) if counter and counter in COUNTERS else 0})
+                      "count": counters.count(counter) if counter else 0})
     return items

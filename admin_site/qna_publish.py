@@ -36,15 +36,16 @@ import copy
 import re
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlparse
 
 import httpx
 
-from admin_site.config import Config
-from core.clients import RetryPolicy, retrying
-from core.errors import TransientError
+from admin_site.settings import Settings
+from switchboard.errors import TransientError
+from switchboard.retry import RetryPolicy, retrying
 
 API_VERSION = "2021-10-01"
 PAIR_KEY = "switchboard_pair"  # the metadata name that carries a QnA's catalogue pair id
@@ -65,7 +66,7 @@ class Pair:
     answer: str
 
     @classmethod
-    def of(cls, doc: Mapping[str, Any]) -> "Pair":
+    def of(cls, doc: Mapping[str, Any]) -> Pair:
         return cls(str(doc["id"]), tuple(doc.get("questions") or ()), str(doc.get("answer") or ""))
 
 
@@ -350,7 +351,7 @@ def _message(response: httpx.Response) -> str:
     return response.text[:300] or response.reason_phrase
 
 
-def make_publisher(config: Config) -> Publisher:
+def make_publisher(config: Settings) -> Publisher:
     """Azure AI Language's authoring API at `config.qna_endpoint`, or the in-memory twin without one."""
     if not config.qna_endpoint:
         return MemoryPublisher(config.qna_deployment)

@@ -12,8 +12,9 @@ with a short visibility timeout until it meets the message, and makes every othe
 received visible again at once. Receiving counts as a dequeue, so those messages' dequeue counts go
 up by one; nothing ever processes a poison queue, so no retry limit is affected.
 
-`StorageQueues` talks to Storage (Azurite locally); `MemoryQueues` is its twin for unit tests; one
-contract test body runs over both (tests/admin_site/test_queues.py).
+`StoragePoisonQueues` talks to Storage (Azurite locally); `MemoryPoisonQueues` is its twin for unit
+tests; one contract test body runs over both (tests/admin_site/test_queues.py). (The function app's
+own `Queues` carry turns; these only ever look at the ones it parked.)
 """
 from __future__ import annotations
 
@@ -24,14 +25,15 @@ import itertools
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage, TextBase64EncodePolicy
 
-from admin_site.config import Config
-from nlu.connections import StorageAccount, storage_account
+from admin_site.settings import Settings
+from switchboard.connections import StorageAccount, storage_account
 
 POISON_SUFFIX = "-poison"
 MAX_PEEK = 32  # Storage's limit for one peek or receive
@@ -86,23 +88,27 @@ def decode_text(content: str) -> str:
         return content
 
 
-class Queues(Protocol):
+class PoisonQueues(Protocol):
     def poison_queues(self) -> list[PoisonQueue]:
         """Every queue whose name ends in `-poison`, by name, with its approximate count."""
+        ...
 
     def peek(self, queue: str, limit: int = MAX_PEEK) -> list[ParkedMessage]:
         """The first `limit` (at most 32) visible messages, without hiding or counting them."""
+        ...
 
     def requeue(self, queue: str, message_id: str) -> ParkedMessage:
         """Send the message to the source queue, then delete it here; `MessageGone` if it is not here."""
+        ...
 
     def discard(self, queue: str, message_id: str) -> ParkedMessage:
         """Delete the message; `MessageGone` if it is not here."""
+        ...
 
     def total_parked(self) -> int: ...
 
 
-class StorageQueues:
+class StoragePoisonQueues:
     def __init__(self, connection: str | StorageAccount) -> None:
         # short timeouts, one retry: the navigation bar's count asks on every page (cached for seconds)
         self._service = storage_account(connection).queue_service(connection_timeout=3, read_timeout=10,
@@ -210,7 +216,7 @@ def _translated(doing: str) -> Iterator[None]:
         raise QueueError(f"{doing}: Storage answered {reason}") from e
 
 
-class MemoryQueues:
+class MemoryPoisonQueues:
     """The twin: queues of text messages in memory. `park` puts a message in a queue as the host
     would; `queue` reads a queue (a source queue after a re-queue); `failures` are raised, one per
     call, where Storage would fail (the send to the source queue included); a None lets its call pass."""
@@ -279,9 +285,9 @@ class MemoryQueues:
         raise MessageGone(f"message {message_id} is no longer in {queue}")
 
 
-def make_queues(config: Config) -> Queues:
+def make_poison_queues(config: Settings) -> PoisonQueues:
     """Storage queues in `config.storage`, or their in-memory twin without one."""
     if config.storage:
-        return StorageQueues(config.storage)
-    return MemoryQueues()
+        return StoragePoisonQueues(config.storage)
+    return MemoryPoisonQueues()
 

@@ -33,9 +33,12 @@ import logging
 import math
 import time
 from collections import Counter
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from admin_site.documents import Conflict, Doc, Documents
+from admin_site.ports import Doc, Documents
+from switchboard.errors import ConflictError
+from switchboard.turns import AGENT, FAILED, HUMAN_HANDOFF, PARKED
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,6 @@ VERSION = 1  # bump when the tally's shape changes: roll-ups of another version 
 ALPHA = 0.05  # relative accuracy of a percentile read from a histogram
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 MIN_MS = 0.01
-AGENT_BRANCH = "agent"  # an agent's reply in the turn log: not a customer turn
 RATES = {  # counter -> what it counts, out of customer turns
     "fallback": "answered by the fallback branch",
     "out_of_scope": "the NLU model called out of scope",
@@ -110,8 +112,8 @@ def _bump(counts: dict[str, int], key: str, n: int = 1) -> None:
 
 
 def add_turn(tally: Tally, turn: Mapping[str, Any]) -> None:
-    """Count one turn document of the log (`core.stores.turn_document`) into `tally`."""
-    if turn.get("branch") == AGENT_BRANCH:
+    """Count one turn document of the log (`switchboard.turns.TurnRecord`) into `tally`."""
+    if turn.get("branch") == AGENT:
         tally["agent_replies"] += 1
         return
     nlu = turn.get("nlu") or {}
@@ -123,8 +125,8 @@ def add_turn(tally: Tally, turn: Mapping[str, Any]) -> None:
     _bump(tally["by_status"], status)
     tally["fallback"] += turn.get("branch") == "fallback"
     tally["out_of_scope"] += bool(nlu.get("out_of_scope"))
-    tally["handoff"] += turn.get("branch") == "human_handoff"
-    tally["failed"] += status in ("failed", "parked")
+    tally["handoff"] += turn.get("branch") == HUMAN_HANDOFF
+    tally["failed"] += status in (FAILED, PARKED)
     for step, ms in (turn.get("timings") or {}).items():
         if isinstance(ms, (int, float)) and math.isfinite(ms):
             _bump(tally["latency"].setdefault(str(step), {}), str(bucket_index(ms)))
@@ -248,7 +250,7 @@ class TurnRollups:
         first, last = ceil_to(start, BUCKET_MS), min(floor_to(end, BUCKET_MS), horizon)
         stored = self.hours(list(range(first, last, BUCKET_MS)))
         live = self._turns_outside(start, end, first, max(first, last))
-        points: dict[int, Mapping[str, Any]] = {**tallies_by_bucket(live, BUCKET_MS), **stored}
+        points: dict[int, Tally] = {**tallies_by_bucket(live, BUCKET_MS), **stored}
         return {**chart_data(points, start, end, BUCKET_MS),
                 "source": {"rollups": len(stored), "live_turns": len(live)}}
 
@@ -278,7 +280,7 @@ class TurnRollups:
                    "end": hour + BUCKET_MS, "computed_at": computed_at, **(by_hour.get(hour) or empty_tally())}
             try:
                 created[hour] = self.rollups.save(doc, etag=None)
-            except Conflict as lost:
+            except ConflictError as lost:
                 created[hour] = lost.current or doc
         log.info("rolled up %d hour(s) from %d turn(s)", len(hours), len(turns))
         return created
@@ -313,7 +315,7 @@ class TurnRollups:
             try:
                 self.rollups.save({"id": SWEEP_ID, "kind": META_KIND, "watermark": now}, etag=None)
                 return closed_horizon(now)
-            except Conflict as lost:
+            except ConflictError as lost:
                 meta = lost.current
                 if meta is None:
                     return closed_horizon(now - BUCKET_MS)
@@ -327,7 +329,7 @@ class TurnRollups:
                 try:
                     self.rollups.delete(KIND, rollup["id"], etag=rollup["_etag"])
                     stale += 1
-                except Conflict:
+                except ConflictError:
                     pass  # replaced meanwhile, by a process that read the log after this turn
         if stale:
             log.info("late turns: %d roll-up(s) to compute again", stale)
@@ -340,7 +342,7 @@ class TurnRollups:
                 return float(meta["watermark"])
             try:
                 return float(self.rollups.save({**meta, "watermark": now}, etag=meta["_etag"])["watermark"])
-            except Conflict as lost:
+            except ConflictError as lost:
                 if lost.current is None:
                     return now - BUCKET_MS - GRACE_MS  # deleted under us: create nothing this time
                 meta = lost.current

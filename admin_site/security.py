@@ -50,7 +50,7 @@ def _error(status: int, message: str):
 
 
 def _unexpected(e: Exception):
-    if isinstance(e, HTTPException):
-        return _error(e.code or 500, e.description or e.name)
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return _error(500, InternalServerError.description)
+    if not isinstance(e, HTTPException):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        e = InternalServerError()  # its generic text: the page shows nothing of the error itself
+    return _error(e.code or 500, e.description or e.name)

@@ -1,55 +1,80 @@
-"""The admin site's resources, built once per process from the config and kept on the app
-(`current_app.extensions["switchboard"]`), as the Flask tutorial's db.py keeps its connection."""
+"""The admin site's resources, built once per process from its settings and kept on the app
+(`current_app.extensions["switchboard"]`), as the Flask tutorial's db.py keeps its connection. The
+pages reach the containers only through the stores and readers here."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
 
 from flask import current_app
 
-from admin_site.accounts import THROTTLE, USERS, Accounts
-from admin_site.audit import AUDIT, AuditLog
-from admin_site.catalogue import CATALOGUE, CatalogueStore
-from admin_site.config import Config
-from admin_site.documents import CosmosDocuments, Documents, MemoryDocuments
-from admin_site.functions_api import make_functions
-from admin_site.qna_publish import make_publisher
-from admin_site.queues import make_queues
-from core.cosmos import CONVERSATIONS, OUTBOX, TURNS, open_database, translated
+from admin_site.accounts import Accounts
+from admin_site.audit import AuditLog
+from admin_site.catalogue import CatalogueStore
+from admin_site.conversations import Conversations
+from admin_site.documents import CosmosDocuments, MemoryDocuments
+from admin_site.functions_api import Functions, make_functions
+from admin_site.ports import Documents
+from admin_site.qna_publish import Publisher, make_publisher
+from admin_site.queues import PoisonQueues, make_poison_queues
+from admin_site.rollups import TurnRollups
+from admin_site.settings import Settings
+from admin_site.turnlog import TurnLog
 from nlu.training import Training, make_training
+from switchboard import branches
+from switchboard.branches import Branches
+from switchboard.cosmos import (
+    AUDIT,
+    CATALOGUE,
+    CONVERSATIONS,
+    OUTBOX,
+    PARTITION_KEYS,
+    ROLLUPS,
+    THROTTLE,
+    TURNS,
+    USERS,
+    open_database,
+    translated,
+)
 
-# container -> partition key: the admin site's own, and the function app's that it reads
-CONTAINERS = {CATALOGUE: "/kind", USERS: "/id", THROTTLE: "/id", AUDIT: "/day", "rollups": "/kind",
-              TURNS: "/conversation_id", CONVERSATIONS: "/id", OUTBOX: "/conversation_id"}
+# the admin site's own containers, and the function app's that it reads
+CONTAINERS = (CATALOGUE, USERS, THROTTLE, AUDIT, ROLLUPS, TURNS, CONVERSATIONS, OUTBOX)
 
 
 @dataclass
-class Services:
-    config: Config
+class AdminServices:
+    settings: Settings
+    branches: Branches  # the function app's branches, replies and default routes (the manifest, read once)
     accounts: Accounts
     audit: AuditLog
     catalogue: CatalogueStore
-    documents: dict[str, Documents]  # every container by name, for the pages that read the turn log
-    queues: Any = None  # admin_site.queues: the poison queues
-    functions: Any = None  # admin_site.functions_api: agent replies and release
-    qna: Any = None  # admin_site.qna_publish: publishing QnA pairs
-    training: Training | None = None  # nlu.training: the registry, training jobs and their queue
+    turns: TurnLog
+    conversations: Conversations
+    rollups: TurnRollups  # the dashboard's charts
+    queues: PoisonQueues
+    functions: Functions  # the function app's agent endpoints: agent replies and release
+    qna: Publisher  # publishing QnA pairs to question answering
+    training: Training  # the registry, training jobs and their queue
+    documents: dict[str, Documents]  # every container by name: what the stores and readers above read
 
 
-def build(config: Config) -> Services:
+def build(config: Settings) -> AdminServices:
     if config.cosmos_endpoint:
         with translated(f"opening database {config.cosmos_database}"):
             database = open_database(config.cosmos_endpoint, config.cosmos_key, config.cosmos_database)
         make: Callable[[str, str], Documents] = lambda name, key: CosmosDocuments(database, name, key)  # noqa: E731
     else:
         make = MemoryDocuments
-    documents = {name: make(name, key) for name, key in CONTAINERS.items()}
-    return Services(config=config, accounts=Accounts(documents[USERS], documents[THROTTLE]),
-                    audit=AuditLog(documents[AUDIT]), catalogue=CatalogueStore(documents[CATALOGUE]),
-                    documents=documents, queues=make_queues(config), functions=make_functions(config),
-                    qna=make_publisher(config),
-                    training=make_training(config.storage, config.training_store, config.nlu_registry))
+    documents: dict[str, Documents] = {name: make(name, PARTITION_KEYS[name]) for name in CONTAINERS}
+    manifest = branches.load()
+    return AdminServices(
+        settings=config, branches=manifest, accounts=Accounts(documents[USERS], documents[THROTTLE]),
+        audit=AuditLog(documents[AUDIT]), catalogue=CatalogueStore(documents[CATALOGUE], manifest),
+        turns=TurnLog(documents[TURNS]), conversations=Conversations(documents[CONVERSATIONS]),
+        rollups=TurnRollups(documents[TURNS], documents[ROLLUPS]), queues=make_poison_queues(config),
+        functions=make_functions(config), qna=make_publisher(config),
+        training=make_training(config.storage, config.training_store, config.nlu_registry), documents=documents)
 
 
-def services() -> Services:
+def services() -> AdminServices:
     return current_app.extensions["switchboard"]

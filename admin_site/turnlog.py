@@ -1,12 +1,13 @@
-"""The turn log as the admin pages read it: filters, pages, one conversation's transcript, the review
-queue, and the shape a turn document takes on a page.
+"""The turn log as the admin pages read it (`TurnLog`): filters, pages, one conversation's
+transcript, the review queue and its marks; and the shape a turn takes on a page.
 
 The function app writes one document per turn (container `turns`, partition /conversation_id,
-`core.stores.turn_document`). A busy log holds hundreds of thousands, so every read here is a
+`switchboard.turns.TurnRecord`). A busy log holds hundreds of thousands, so every read here is a
 TOP-limited query over indexed fields: the list pages with a `received_at` cursor (the Cosmos DB
 stand-in has no OFFSET/LIMIT, and OFFSET costs as much as reading what it skips anyway) and a
-transcript reads one partition. The queries go through the `Documents` port, so the in-memory twin
-and Cosmos DB answer the same conditions; everything else here is plain functions over plain data.
+transcript reads one partition. `TurnLog` queries through the `Documents` port, so the in-memory twin
+and Cosmos DB answer the same conditions (one contract test body runs over both); what it returns
+are `TurnRecord`s, and everything else here is plain functions over them.
 """
 from __future__ import annotations
 
@@ -14,26 +15,21 @@ import datetime as dt
 import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-from admin_site.documents import Condition, Conflict, Doc, Documents
+from admin_site.ports import Condition, Doc, Documents
 from nlu.artifact import FAST, TRANSFORMER
+from switchboard.envelope import valid_id
+from switchboard.errors import ConflictError
+from switchboard.turns import FALLBACK, TurnRecord
 
 PAGE_SIZE = 50  # turns on one page of the log
 QUEUE_SIZE = 25  # turns on one page of the review queue (each carries a form)
 TRANSCRIPT_SIZE = 500  # turns of one conversation on one page
-CHANNELS = ("webchat", "sendbird")
-STATUSES = ("delivered", "failed", "parked", "no reply", "silent: handed off to an agent")
-AGENT = "agent"  # the branch of a reply an agent wrote in the inbox
-FALLBACK = "fallback"
 MAX_FILTER_CHARS = 200
-_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")  # turn and conversation ids (core.envelope.check_id)
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
-
-
-def valid_id(value: str) -> bool:
-    return bool(_ID.match(value or ""))
 
 
 # ---- filters ------------------------------------------------------------------------------------
@@ -69,7 +65,7 @@ def parse_time(raw: str, end_of_day: bool = False) -> float:
     raw = raw.strip()
     for fmt in _TIME_FORMATS:
         try:
-            moment = dt.datetime.strptime(raw, fmt).replace(tzinfo=dt.timezone.utc)
+            moment = dt.datetime.strptime(raw, fmt).replace(tzinfo=dt.UTC)
         except ValueError:
             continue
         if end_of_day and fmt == "%Y-%m-%d":
@@ -109,7 +105,7 @@ class Cursor:
         return f"{self.at!r}~{','.join(self.seen)}"
 
     @classmethod
-    def decode(cls, raw: str) -> "Cursor":
+    def decode(cls, raw: str) -> Cursor:
         at, _, ids = raw.partition("~")
         try:
             moment = float(at)
@@ -123,23 +119,8 @@ class Cursor:
 
 @dataclass
 class Page:
-    turns: list[Doc]
+    turns: list[TurnRecord]
     next: Cursor | None  # the following page (older, or later in a transcript), if there is one
-
-
-def page(docs: Documents, where: list[Condition], cursor: Cursor | None, size: int, descending: bool = True,
-         partition: str | None = None) -> Page:
-    """One page of turns ordered by `received_at`, after `cursor`: a single TOP query."""
-    conditions = list(where)
-    top = size + 1
-    if cursor is not None:
-        conditions.append(("received_at", "<=" if descending else ">=", cursor.at))
-        top += len(cursor.seen)
-    found = docs.find(conditions, partition=partition, order_by="received_at", descending=descending, top=top)
-    if cursor is not None:
-        found = [d for d in found if not (d.get("received_at") == cursor.at and d["id"] in cursor.seen)]
-    shown = found[:size]
-    return Page(shown, following(shown, cursor) if len(found) > size else None)
 
 
 def following(shown: list[Doc], cursor: Cursor | None) -> Cursor:
@@ -151,12 +132,6 @@ def following(shown: list[Doc], cursor: Cursor | None) -> Cursor:
     return Cursor(at, tuple(seen))
 
 
-def transcript(docs: Documents, conversation_id: str, cursor: Cursor | None = None,
-               size: int = TRANSCRIPT_SIZE) -> Page:
-    """One conversation in the order it happened: a query within its partition only."""
-    return page(docs, [], cursor, size, descending=False, partition=conversation_id)
-
-
 # ---- the review queue ---------------------------------------------------------------------------
 def review_conditions(min_confidence: float) -> list[Condition]:
     """Turns worth a person's look that nobody has reviewed yet: the model said out of scope, or was
@@ -166,19 +141,17 @@ def review_conditions(min_confidence: float) -> list[Condition]:
                     ("nlu.intent", "=", None), ("branch", "=", FALLBACK)])]
 
 
-def review_reasons(doc: Doc, min_confidence: float) -> list[str]:
+def review_reasons(turn: TurnRecord, min_confidence: float) -> list[str]:
     """Why a turn is in the review queue, in words (the same tests as `review_conditions`)."""
-    nlu = doc.get("nlu") or {}
     reasons = []
-    if nlu.get("out_of_scope") is True:
+    if turn.nlu.get("out_of_scope") is True:
         reasons.append("out of scope")
-    intent = nlu.get("intent", {}) if nlu else {}
-    confidence = intent.get("confidence") if isinstance(intent, dict) else None
-    if nlu and intent is None:
+    confidence = turn.intent.get("confidence")
+    if turn.nlu and turn.nlu.get("intent", {}) is None:
         reasons.append("no intent")
     elif isinstance(confidence, (int, float)) and confidence < min_confidence:
         reasons.append(f"low confidence ({confidence:.2f} < {min_confidence:.2f})")
-    if doc.get("branch") == FALLBACK:
+    if turn.branch == FALLBACK:
         reasons.append("answered by fallback")
     return reasons
 
@@ -200,34 +173,86 @@ def review_mark(action: str, by: str, intent: str | None = None,
     return {"action": action, "intent": intent, "example": example, "by": by, "at": time.time() * 1000.0}
 
 
-def mark_reviewed(docs: Documents, doc: Doc, review: dict[str, Any], attempts: int = 10) -> Doc:
-    """Put `review` on the turn with its ETag, so it leaves the queue. A conflict reads the turn again:
-    if the function app rewrote it meanwhile the mark goes on the new version (never over it); if
-    another editor marked it first, `AlreadyReviewed`, and the caller adds nothing."""
-    current: Doc | None = doc
-    for _ in range(attempts):
-        if current is None:
-            raise TurnGone(doc["id"])
-        if current.get("review"):
-            raise AlreadyReviewed(current["review"])
-        try:
-            return docs.save({**current, "review": review}, current["_etag"])
-        except Conflict as e:
-            current = e.current
-    raise Conflict(current)
+# ---- the reader ---------------------------------------------------------------------------------
+class TurnLog:
+    """The turn log over its container: the pages' reads, and the review marks (the only thing the
+    admin site writes on a turn)."""
 
+    def __init__(self, docs: Documents) -> None:
+        self._docs = docs
 
-def unmark(docs: Documents, doc: Doc, review: dict[str, Any], attempts: int = 10) -> None:
-    """Take back our own mark (the action it claimed failed); anyone else's mark stays."""
-    current: Doc | None = docs.get(doc["conversation_id"], doc["id"])
-    for _ in range(attempts):
-        if current is None or current.get("review") != review:
-            return
-        try:
-            docs.save({k: v for k, v in current.items() if k != "review"}, current["_etag"])
-            return
-        except Conflict as e:
-            current = e.current
+    def page(self, filters: Filters, cursor: Cursor | None = None, size: int = PAGE_SIZE) -> Page:
+        """The log narrowed to `filters`, newest first, after `cursor`."""
+        return self._page(filters.conditions(), cursor, size)
+
+    def review_queue(self, min_confidence: float, cursor: Cursor | None = None, size: int = QUEUE_SIZE) -> Page:
+        """The turns `review_conditions` picks, newest first, after `cursor`."""
+        return self._page(review_conditions(min_confidence), cursor, size)
+
+    def transcript(self, conversation_id: str, cursor: Cursor | None = None, size: int = TRANSCRIPT_SIZE) -> Page:
+        """One conversation in the order it happened: a query within its partition only."""
+        return self._page([], cursor, size, descending=False, partition=conversation_id)
+
+    def latest(self, conversation_id: str, limit: int) -> list[TurnRecord]:
+        """A conversation's latest `limit` turns, oldest first."""
+        found = self._docs.find(partition=conversation_id, order_by="received_at", descending=True, top=limit)
+        return [TurnRecord.from_doc(d) for d in reversed(found)]
+
+    def logged_after(self, conversation_id: str, after: float, limit: int) -> list[TurnRecord]:
+        """A conversation's turns logged (or logged again) after `after` (`updated_at`, epoch ms), in
+        that order: a turn is logged when it ends, so a cursor on when it was received would miss a
+        slow turn that ended after a quicker, later one."""
+        found = self._docs.find([("updated_at", ">", after)], partition=conversation_id, order_by="updated_at",
+                                top=limit)
+        return [TurnRecord.from_doc(d) for d in found]
+
+    def get(self, conversation_id: str, turn_id: str) -> TurnRecord | None:
+        found = self._docs.get(conversation_id, turn_id)
+        return None if found is None else TurnRecord.from_doc(found)
+
+    def mark_reviewed(self, turn: TurnRecord, review: dict[str, Any], attempts: int = 10) -> TurnRecord:
+        """Put `review` on the turn with its ETag, so it leaves the queue. A conflict reads the turn again:
+        if the function app rewrote it meanwhile the mark goes on the new version (never over it); if
+        another editor marked it first, `AlreadyReviewed`, and the caller adds nothing."""
+        current = self._docs.get(turn.conversation_id, turn.id)
+        for _ in range(attempts):
+            if current is None:
+                raise TurnGone(turn.id)
+            if current.get("review"):
+                raise AlreadyReviewed(current["review"])
+            try:
+                return TurnRecord.from_doc(self._docs.save({**current, "review": review}, current["_etag"]))
+            except ConflictError as e:
+                current = e.current
+        raise ConflictError(current=current)
+
+    def unmark(self, turn: TurnRecord, review: dict[str, Any], attempts: int = 10) -> None:
+        """Take back our own mark (the action it claimed failed); anyone else's mark stays."""
+        current = self._docs.get(turn.conversation_id, turn.id)
+        for _ in range(attempts):
+            if current is None or current.get("review") != review:
+                return
+            try:
+                self._docs.save({k: v for k, v in current.items() if k != "review"}, current["_etag"])
+                return
+            except ConflictError as e:
+                current = e.current
+
+    def _page(self, where: list[Condition], cursor: Cursor | None, size: int, descending: bool = True,
+              partition: str | None = None) -> Page:
+        """One page of turns ordered by `received_at`, after `cursor`: a single TOP query."""
+        conditions = list(where)
+        top = size + 1
+        if cursor is not None:
+            conditions.append(("received_at", "<=" if descending else ">=", cursor.at))
+            top += len(cursor.seen)
+        found = self._docs.find(conditions, partition=partition, order_by="received_at", descending=descending,
+                                top=top)
+        if cursor is not None:
+            found = [d for d in found if not (d.get("received_at") == cursor.at and d["id"] in cursor.seen)]
+        shown = found[:size]
+        return Page([TurnRecord.from_doc(d) for d in shown],
+                    following(shown, cursor) if len(found) > size else None)
 
 
 # ---- shaping a turn for a page ------------------------------------------------------------------
@@ -235,7 +260,7 @@ def when(epoch_ms: Any) -> str:
     """`2026-05-01 14:30:05.123` (UTC) from epoch milliseconds."""
     if not isinstance(epoch_ms, (int, float)) or not math.isfinite(epoch_ms):
         return ""
-    moment = dt.datetime.fromtimestamp(epoch_ms / 1000.0, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(epoch_ms / 1000.0, dt.UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
@@ -252,8 +277,9 @@ def spans(text: str, entities: Any) -> list[dict[str, Any]]:
     return good
 
 
-def segments(text: str, entities: Any) -> list[tuple[str, str | None]]:
-    """`text` cut into (piece, entity name or None), for highlighting each entity where it was said.
+def split_at_entities(text: str, entities: Any) -> list[tuple[str, str | None]]:
+    """A turn's `text` cut at the NLU's entity spans into (piece, entity name or None), for
+    highlighting each entity where it was said.
     The template escapes every piece."""
     out: list[tuple[str, str | None]] = []
     pos = 0
@@ -287,28 +313,26 @@ def annotate(text: str, entities: Any) -> str:
     return "".join(out)
 
 
-def shape(doc: Doc, min_confidence: float | None = None) -> dict[str, Any]:
-    """What the pages show of one turn document, with safe defaults for whatever is missing."""
-    nlu = doc.get("nlu") if isinstance(doc.get("nlu"), dict) else {}
-    intent = nlu.get("intent") if isinstance(nlu.get("intent"), dict) else {}
-    text = doc.get("text") if isinstance(doc.get("text"), str) else ""
-    timings = doc.get("timings") if isinstance(doc.get("timings"), dict) else {}
-    steps = [(k, v) for k, v in timings.items() if k != "end_to_end"]
-    if "end_to_end" in timings:
-        steps.append(("end_to_end", timings["end_to_end"]))
-    ranking = [(r.get("name"), r.get("confidence")) for r in nlu.get("intent_ranking") or []
-               if isinstance(r, dict)]
+def shape(turn: TurnRecord, min_confidence: float | None = None) -> dict[str, Any]:
+    """What the pages show of one turn, with safe defaults for whatever is missing."""
+    nlu, intent, text = turn.nlu, turn.intent, turn.text
+    steps = [(k, v) for k, v in turn.timings.items() if k != "end_to_end"]
+    if "end_to_end" in turn.timings:
+        steps.append(("end_to_end", turn.timings["end_to_end"]))
+    ranking = nlu.get("intent_ranking")
+    ranking = ranking if isinstance(ranking, list) else []
     return {
-        "id": doc.get("id", ""), "conversation_id": doc.get("conversation_id", ""),
-        "when": when(doc.get("received_at")), "received_at": doc.get("received_at"),
-        "channel": doc.get("channel") or "", "user_id": doc.get("user_id") or "", "text": text,
-        "segments": segments(text, nlu.get("entities")), "entities": spans(text, nlu.get("entities")),
+        "id": turn.id, "conversation_id": turn.conversation_id,
+        "when": when(turn.received_at), "received_at": turn.received_at,
+        "channel": turn.channel, "user_id": turn.user_id, "text": text,
+        "segments": split_at_entities(text, nlu.get("entities")), "entities": spans(text, nlu.get("entities")),
         "has_nlu": bool(nlu), "intent": intent.get("name"), "confidence": intent.get("confidence"),
-        "ranking": ranking, "out_of_scope": bool(nlu.get("out_of_scope")), "branch": doc.get("branch"),
+        "ranking": [(r.get("name"), r.get("confidence")) for r in ranking if isinstance(r, dict)],
+        "out_of_scope": bool(nlu.get("out_of_scope")), "branch": turn.branch,
         "tier": nlu.get("tier") if nlu.get("tier") in (FAST, TRANSFORMER) else None,
-        "reply": doc.get("reply"), "status": doc.get("status") or "", "error": doc.get("error"),
-        "timings": steps, "end_to_end": timings.get("end_to_end"), "is_agent": doc.get("branch") == AGENT,
-        "review": doc.get("review"),
-        "reasons": review_reasons(doc, min_confidence) if min_confidence is not None else [],
+        "reply": turn.reply, "status": turn.status, "error": turn.error,
+        "timings": steps, "end_to_end": turn.timings.get("end_to_end"), "is_agent": turn.by_agent,
+        "review": turn.review,
+        "reasons": review_reasons(turn, min_confidence) if min_confidence is not None else [],
         "annotated": annotate(text, nlu.get("entities")),
     }

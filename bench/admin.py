@@ -36,9 +36,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import psutil
@@ -51,21 +52,23 @@ from azure.cosmos import CosmosClient  # noqa: E402
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy  # noqa: E402
 
 from admin_site import catalogue as cat  # noqa: E402
-from admin_site.config import Config  # noqa: E402
 from admin_site.services import build  # noqa: E402
+from admin_site.settings import Settings  # noqa: E402
 from bench.common import VAR, save  # noqa: E402
 from branches import greeting  # noqa: E402
 from core.catalogue import REFRESH_SECONDS  # noqa: E402
 from core.conversation import Conversation  # noqa: E402
-from core.envelope import Envelope  # noqa: E402
 from core.routing import ROUTES  # noqa: E402
-from core.stores import turn_document  # noqa: E402
 from core.transport import azure_transport  # noqa: E402
 from devstack.stack import DEMO_DATA, Ports, Stack, storage_connection  # noqa: E402
 from nlu import dataset  # noqa: E402
+from switchboard import branches  # noqa: E402
+from switchboard.envelope import Envelope  # noqa: E402
+from switchboard.turns import TurnRecord  # noqa: E402
 
 USER, PASSWORD = "bench-admin", "a long benchmark password"
 DAY_MS = 86_400_000
+BRANCHES = branches.load()  # the replies a turn of each branch gets
 CONVERSATIONS = 5_000  # the turns are spread over these, ~20 turns each
 HANDED_OFF = 60  # conversations an agent has (the inbox's rows)
 PARKED = 12  # turns whose messages wait in turns-incoming-poison (the poison page's rows)
@@ -302,7 +305,8 @@ class TurnLog:
     def _turn(self, channel: str, cid: str, user: str, at: float, last_human: bool, silent: bool,
               agent: bool) -> dict:
         rng = self.rng
-        turn_id = f"sendbird:{rng.getrandbits(48)}" if channel == "sendbird" else f"webchat:{cid}:{rng.getrandbits(64):016x}"
+        turn_id = (f"sendbird:{rng.getrandbits(48)}" if channel == "sendbird"
+                   else f"webchat:{cid}:{rng.getrandbits(64):016x}")
         if agent:
             env = Envelope(turn_id=f"agent:{cid}:{rng.getrandbits(64):016x}", channel=channel, conversation_id=cid,
                            user_id=user, text="", received_at=at, branch="agent",
@@ -318,7 +322,7 @@ class TurnLog:
         text, spans = dataset.parse_annotated(raw)
         confidence = round(rng.uniform(0.15, 0.5) if 0.06 <= roll < 0.12 else 1 - rng.random() ** 3 * 0.45, 4)
         branch = ROUTES.get(intent, "fallback") if intent and confidence >= MIN_CONFIDENCE else "fallback"
-        reply = cat.branch_templates().get(branch, {})
+        reply = BRANCHES.templates.get(branch, {})
         reply_text = next(iter(reply.values())).text if reply else "You can return most items within 30 days."
         env = Envelope(turn_id=turn_id, channel=channel, conversation_id=cid, user_id=user, text=text,
                        received_at=at, nlu=_nlu(intent, confidence, text, spans, rng), branch=branch,
@@ -335,7 +339,7 @@ class TurnLog:
 
     @staticmethod
     def _document(env: Envelope, status: str) -> dict:
-        doc = turn_document(env, status)
+        doc = TurnRecord.from_envelope(env, status).to_doc()
         doc["updated_at"] = env.received_at + env.timings.get("end_to_end", 10.0)
         return doc
 
@@ -483,7 +487,8 @@ def measure(browser: Browser, pages: dict[str, str], rounds: int, log: AccessLog
             sent.append(name)
     time.sleep(1)  # gunicorn writes each access line after its response
     logged = log.since_mark()  # one client, one request at a time: the log is in the order sent
-    if len(logged) == len(sent) and all(p.split("?")[0] == pages[n].split("?")[0] for n, (p, _, _) in zip(sent, logged)):
+    if len(logged) == len(sent) and all(p.split("?")[0] == pages[n].split("?")[0]
+                                        for n, (p, _, _) in zip(sent, logged)):
         for name, (_, _, ms) in zip(sent, logged):
             server[name].append(ms)
     else:
@@ -621,7 +626,7 @@ def main() -> None:
 
 def run(stack: Stack, args: argparse.Namespace, rng: random.Random, log: AccessLog, result: dict) -> None:
     settings = stack.admin_settings()
-    admin = build(Config.from_env(settings))
+    admin = build(Settings.from_env(settings))
     admin.accounts.create(USER, "admin", PASSWORD, by="bench/admin.py")
     browser = Browser(f"http://127.0.0.1:{stack.ports.admin}")
     browser.login(USER, PASSWORD)

@@ -27,7 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "function_app")]
 
-from admin_site.queues import StorageQueues  # noqa: E402
+from admin_site.queues import StoragePoisonQueues  # noqa: E402
 from bench.common import VAR, ensure_model, save  # noqa: E402
 from bench.turns import TEXTS, Load, pct  # noqa: E402
 from devstack.stack import DEMO_DATA, Ports, Stack, storage_connection  # noqa: E402
@@ -96,7 +96,7 @@ def _pct(values: list[float], q: float) -> float | None:
 def rescue_poison(stack: Stack, tag: str) -> int:
     """Re-queue this phase's parked turns onto their queues (32 at a time, as a peek shows them);
     how many there were."""
-    queues, parked = StorageQueues(storage_connection(stack.ports)), 0
+    queues, parked = StoragePoisonQueues(storage_connection(stack.ports)), 0
     while True:
         found = [(q.name, m) for q in queues.poison_queues() if q.count
                  for m in queues.peek(q.name, limit=32) if f"{tag}-" in m.text]

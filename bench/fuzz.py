@@ -25,7 +25,8 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=500, help="generated examples per operation")
     args = parser.parse_args()
     started = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/contracts/test_fuzz.py"],
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "tests/contracts/test_fuzz.py"],
                          cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "FUZZ_EXAMPLES": str(args.examples), "FUZZ_RANDOM": "1"})
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-500:]

@@ -31,8 +31,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "function_app")]
 
-from admin_site.config import Config  # noqa: E402
 from admin_site.services import build  # noqa: E402
+from admin_site.settings import Settings  # noqa: E402
 from bench.common import VAR, ensure_model, recorded, save  # noqa: E402
 from bench.turns import Load  # noqa: E402
 from devstack.stack import REGISTRY, Ports, Stack, storage_connection  # noqa: E402
@@ -202,7 +202,7 @@ def main() -> None:
         stack = Stack(var, Ports.free(), model=model)
         stack.start_all()
         try:
-            services = build(Config.from_env(stack.admin_settings()))
+            services = build(Settings.from_env(stack.admin_settings()))
             services.accounts.create("bench-admin", "admin", PASSWORD, by="bench")
             if "answer" in phases:
                 print("1. Train -> answer ...", flush=True)

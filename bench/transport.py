@@ -61,7 +61,7 @@ def start_stand_in() -> tuple[subprocess.Popen, str]:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise SystemExit(f"the Cosmos DB stand-in did not start on port {port}")
+                raise SystemExit(f"the Cosmos DB stand-in did not start on port {port}") from None
             time.sleep(0.05)
 
 

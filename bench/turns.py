@@ -63,7 +63,7 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
     return used
 
 
-def ack_figures(load: "Load") -> dict:
+def ack_figures(load: Load) -> dict:
     return {"n": len(load.ack_ms), "p50_ms": pct(load.ack_ms, 50), "p99_ms": pct(load.ack_ms, 99)}
 
 
@@ -94,7 +94,7 @@ class Load:
                               f"{self.tag}-{n}", sender=f"customer-{n % CONVERSATIONS}")
         body = json.dumps(event).encode()
         headers = {"Content-Type": "application/json", "x-sendbird-signature": sign(body, self.token)}
-        for attempt in range(30):  # SendBird retries an unanswered webhook
+        for _attempt in range(30):  # SendBird retries an unanswered webhook
             started, wall = time.perf_counter(), time.time() * 1000
             connection = self._connection()
             try:

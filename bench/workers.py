@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.turns import Load, ack_figures, cpu_seconds  # noqa: E402  (puts tests/ on the path)
 from bench.common import VAR, save  # noqa: E402
+from bench.turns import Load, ack_figures, cpu_seconds  # noqa: E402  (puts tests/ on the path)
 from devstack.stack import Ports, Stack  # noqa: E402
 from livestack import Live  # noqa: E402
 

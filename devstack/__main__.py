@@ -3,7 +3,9 @@
 Starts Azurite, the Cosmos DB stand-in, the NLU service (training and promoting the demo model
 first when the registry is empty), the stand-ins of the shop, QnA and SendBird APIs, the web chat
 page, the local functions host, the admin site and the training worker; prints where to open them; Ctrl-C stops
-everything.
+everything (and so does the launcher's death: see devstack/watchdog.py). Each port can be moved by a
+setting (DEVSTACK_ADMIN_PORT, ...: devstack.stack.port_setting); one already in use stops it before
+anything starts.
 
 `python -m devstack create-user NAME --role admin` creates an admin site user in the running
 stack (the password is asked for), with the stack's own settings.
@@ -11,6 +13,7 @@ stack (the password is asked for), with the stack's own settings.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import signal
@@ -21,20 +24,29 @@ import urllib.request
 from pathlib import Path
 
 from devstack.app_loader import local_settings
-from devstack.stack import ROOT, Ports, Stack, StackError
+from devstack.stack import ROOT, Ports, Stack, StackError, app_settings
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("command", choices=["run", "create-user"])
     parser.add_argument("name", nargs="?", help="create-user: the new user's name")
     parser.add_argument("--role", choices=["viewer", "agent", "editor", "admin"], default="admin")
     parser.add_argument("--var", type=Path, default=ROOT / "var" / "devstack",
                         help="where the emulators keep their data and every process its log")
+    parser.add_argument("--model", type=Path, help="the NLU model artifact to register when the registry is "
+                                                   "empty (default: train the demo model)")
     args = parser.parse_args(argv)
-    # function_app/local.settings.json, the file Core Tools' `func start` reads, feeds this host too
+    ports = Ports.from_env()
+    # function_app/local.settings.json, the file Core Tools' `func start` reads, feeds this host too;
+    # where a port was moved, the addresses that name it follow (its values name the default ports)
     values, cors = local_settings(ROOT / "function_app")
-    stack, ports = Stack(args.var, functions_env=values, cors=cors or "*"), Ports()
+    moved = dict(app_settings(ports).items() - app_settings(Ports()).items())
+    if cors and ports.webchat != Ports().webchat:
+        cors += f",http://127.0.0.1:{ports.webchat},http://localhost:{ports.webchat}"
+    stack = Stack(args.var, ports, model=args.model, functions_env={**values, **moved}, cors=cors or "*")
     if args.command == "create-user":
         if not args.name:
             parser.error("create-user needs a NAME")
@@ -43,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
+    _stop_with_parent()
     try:
+        stack.check_ports()
         for name in stack.order:
             print(f"starting {name} ...", flush=True)
             stack.start(name)
@@ -64,7 +78,8 @@ Switchboard is running (logs in {args.var / 'logs'}):
   QnA stand-in          http://127.0.0.1:{ports.qna}/language/:query-knowledgebases
   Azurite               blob :{ports.blob}, queue :{ports.queue};  Cosmos DB stand-in http://127.0.0.1:{ports.cosmos}
   admin site            http://127.0.0.1:{ports.admin}/  (Models: /models/, where Train runs the worker)
-  training worker       python -m training_jobs worker: {processes} Horovod processes here (log: {stack.log_path('trainer')})""",
+  training worker       python -m training_jobs worker: {processes} Horovod processes here
+                        (log: {stack.log_path('trainer')})""",
           flush=True)
     if _admin_users(ports) == 0:
         print("""
@@ -79,6 +94,13 @@ Switchboard is running (logs in {args.var / 'logs'}):
     print("stopping ...", flush=True)
     stack.stop_all()
     return 0
+
+
+def _stop_with_parent() -> None:
+    """SIGTERM when the parent dies: `make run` killed, even by SIGKILL, must not leave this launcher,
+    and so the stack, running. Linux only (prctl PR_SET_PDEATHSIG); elsewhere nothing."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _admin_users(ports: Ports) -> int | None:

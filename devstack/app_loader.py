@@ -33,6 +33,8 @@ def load_settings(app_dir: Path) -> None:
 def load_app(app_dir: Path):
     sys.path.insert(0, str(app_dir))
     spec = importlib.util.spec_from_file_location("function_app", app_dir / "function_app.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {app_dir / 'function_app.py'} as a module")
     module = importlib.util.module_from_spec(spec)
     sys.modules["function_app"] = module
     spec.loader.exec_module(module)

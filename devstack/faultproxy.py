@@ -209,7 +209,8 @@ async def serve(control_port: int, proxies: list[Proxy]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m devstack.faultproxy", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devstack.faultproxy",
+                                     description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--control", type=int, required=True, help="the control API's port")
     parser.add_argument("routes", nargs="+", type=parse_route, metavar="NAME=LISTEN:UPSTREAM")
     args = parser.parse_args(argv)

@@ -15,15 +15,17 @@ Settings come from the environment, then `local.settings.json` Values (as Core T
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
 import re
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from devstack.app_loader import load_app, load_settings
 from devstack.host_http import HttpRoute, serve
@@ -32,6 +34,7 @@ from devstack.host_workers import WorkerPool, call
 from devstack.storage_rest import QueueRest
 
 log = logging.getLogger("functions_host")
+ROOT = Path(__file__).resolve().parents[1]
 SUPPORTED = {"httpTrigger", "http", "queueTrigger", "queue"}  # "queue": an output binding
 
 
@@ -166,9 +169,21 @@ class Host:
             self.workers.close()
 
 
+def bundle_shared_package(app_dir: Path) -> None:
+    """What the azd `prepackage` hook does before a deployment: the shared package into the app's
+    folder, where the app then imports it from (`load_app` puts the folder first on `sys.path`). Read
+    from its file, so that this process imports no `switchboard` of its own before the app's."""
+    spec = importlib.util.spec_from_file_location("switchboard_bundle", ROOT / "switchboard" / "bundle.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {ROOT / 'switchboard' / 'bundle.py'} as a module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.bundle(app_dir)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack.functions_host",
-                                     description=__doc__.split("\n")[0])
+                                     description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--app", default="function_app", help="the function app folder")
     parser.add_argument("--port", type=int, default=int(os.environ.get("FUNCTIONS_PORT", 7071)))
     parser.add_argument("--cors", default="", help="allowed origins for browsers, e.g. '*'")
@@ -180,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     app_dir = Path(args.app).resolve()
     if not (app_dir / "function_app.py").exists():
         parser.error(f"{app_dir} has no function_app.py")
+    bundle_shared_package(app_dir)
     try:
         host = Host(app_dir, args.port, args.cors)
     except Exception as e:  # a start-up failure is one clear line, as `func start` prints it

@@ -9,14 +9,18 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import azure.functions as func
 
 from devstack.storage_rest import BodyTooLarge, read_chunked
+
+if TYPE_CHECKING:  # functions_host imports this module
+    from devstack.functions_host import Host
 
 log = logging.getLogger("functions_host.http")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's limit on a request body
@@ -47,7 +51,7 @@ def _json_error(status: int, reason: str) -> Answer:
     return Answer(status, json.dumps({"error": reason}).encode(), {"Content-Type": "application/json"})
 
 
-def dispatch(host, method: str, url: str, headers: dict[str, str], body: bytes) -> Answer:
+def dispatch(host: Host, method: str, url: str, headers: dict[str, str], body: bytes) -> Answer:
     """The answer of the function whose route matches, or the host's own 404/405/500."""
     prefix = "/" + host.route_prefix.strip("/") + "/" if host.route_prefix else "/"
     split = urlsplit(url)
@@ -84,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
     wbufsize = 64 * 1024  # headers and body leave together, when the request's handling flushes
     timeout = 120  # seconds a kept-alive connection may stay idle before its thread lets it go
     server_version = "local-functions-host"
-    host = None  # the Host this server serves, set by serve()
+    host: Host  # the Host this server serves, set by serve()
 
     def _serve(self) -> None:
         try:
@@ -132,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def serve(host, address: str, port: int) -> ThreadingHTTPServer:
+def serve(host: Host, address: str, port: int) -> ThreadingHTTPServer:
     handler = type("Handler", (_Handler,), {"host": host})
     server = ThreadingHTTPServer((address, port), handler)  # daemon threads: kept-alive connections
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()

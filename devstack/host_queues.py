@@ -8,9 +8,10 @@ import logging
 import random
 import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import azure.functions.queue as fq
 
@@ -42,7 +43,7 @@ class QueueOptions:
     lease: float = 30.0  # how long a message being processed stays invisible
 
     @classmethod
-    def from_host_json(cls, host: dict[str, Any]) -> "QueueOptions":
+    def from_host_json(cls, host: dict[str, Any]) -> QueueOptions:
         q = host.get("extensions", {}).get("queues", {})
         batch = int(q.get("batchSize", 16))
         return cls(batch_size=batch, new_batch_threshold=int(q.get("newBatchThreshold", batch // 2)),
@@ -78,16 +79,17 @@ def watch_queue_writes(notify: Callable[[str, str], None]) -> None:
     writes with the SDK, which only the host's polling would find. Here every write of the host's
     functions is seen, so the local host can poll idle queues less often (see devstack.stack).
     """
-    from azure.storage.queue import QueueClient
+    from azure.storage.queue import QueueClient, QueueMessage
 
     if not _write_watchers:
         send_message = QueueClient.send_message
 
         @functools.wraps(send_message)
-        def watched(client, *args, **kwargs):
-            sent = send_message(client, *args, **kwargs)
-            for watcher in _write_watchers:
-                watcher(client.account_name, client.queue_name)
+        def watched(self: QueueClient, *args, **kwargs) -> QueueMessage:  # the method it replaces
+            sent = send_message(self, *args, **kwargs)
+            if account := self.account_name:  # None only for a URL that names no account: no listener's
+                for watcher in _write_watchers:
+                    watcher(account, self.queue_name)
             return sent
 
         QueueClient.send_message = watched

@@ -17,10 +17,11 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import azure.functions as func
 import azure.functions.queue as fq
@@ -127,7 +128,7 @@ def worker_main(app_dir: str, threads: int, conn: Connection) -> None:
 
 # ---- the host's side -----------------------------------------------------------------------------------
 class Worker:
-    def __init__(self, pool: "WorkerPool", index: int) -> None:
+    def __init__(self, pool: WorkerPool, index: int) -> None:
         self.pool, self.index = pool, index
         self.pending: dict[int, Future] = {}
         self.lock = threading.Lock()

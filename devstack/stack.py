@@ -3,8 +3,8 @@ tests and the benchmarks: Azurite, the Cosmos DB stand-in, the NLU service (foll
 Storage model registry), the stand-ins of the outside SaaS, and the local functions host.
 
 Every process logs to `<var>/logs/<name>.log`; `stop_all()` ends them all. Each runs in a process
-group of its own (so a kill reaches its children too): a caller that dies without calling
-`stop_all()` leaves them running.
+group of its own (so a kill reaches its children too); a watchdog (devstack/watchdog.py) stops them
+when the caller dies without calling `stop_all()`, even by SIGKILL.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,13 @@ class Ports:
     admin: int = 7104
 
     @classmethod
-    def free(cls) -> "Ports":
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
+        """The defaults, each moved by its setting (`DEVSTACK_ADMIN_PORT=7204 make run`)."""
+        return cls(**{f.name: int(environ[port_setting(f.name)]) for f in dataclasses.fields(cls)
+                      if environ.get(port_setting(f.name))})
+
+    @classmethod
+    def free(cls) -> Ports:
         """Unused ports, so a test stack never meets a running `make run`."""
         sockets = [socket.socket() for _ in dataclasses.fields(cls)]
         try:
@@ -61,6 +68,17 @@ class Ports:
         finally:
             for s in sockets:
                 s.close()
+
+
+def port_setting(name: str) -> str:
+    return f"DEVSTACK_{name.upper()}_PORT"
+
+
+LISTENERS = {"blob": "Azurite's blob port", "queue": "Azurite's queue port", "table": "Azurite's table port",
+             "cosmos": "the Cosmos DB stand-in's port", "nlu": "the NLU service's port",
+             "functions": "the functions host's port", "webchat": "the web chat page's port",
+             "shop": "the shop API stand-in's port", "qna": "the QnA stand-in's port",
+             "sendbird": "the SendBird stand-in's port", "admin": "the admin site's port"}  # each port of Ports
 
 
 def storage_connection(ports: Ports, blob: int | None = None, queue: int | None = None) -> str:
@@ -124,6 +142,18 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _port_free(port: int) -> bool:
+    """Whether a server could listen on it now: bound with SO_REUSEADDR, as the services are, so
+    connections of a stopped server waiting out TIME_WAIT do not count."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as r:
@@ -149,10 +179,11 @@ class Stack:
         self.settings = {**app_settings(ports, self.proxies), **LOCAL_HOST_SETTINGS, **(functions_env or {})}
         self.cors = cors  # the origins the functions host lets browsers call it from
         self.procs: dict[str, subprocess.Popen] = {}
+        self.watchdog: subprocess.Popen | None = None  # started with the first process
         (self.var / "logs").mkdir(parents=True, exist_ok=True)
 
     # ---- what each service runs -------------------------------------------------------------------
-    def _command(self, name: str) -> tuple[list[str], dict[str, str], callable]:
+    def _command(self, name: str) -> tuple[list[str], dict[str, str], Callable[[], bool]]:
         p, py = self.ports, sys.executable
         if name == "azurite":
             cmd = [str(NODE_BIN / "azurite"), "--blobHost", "127.0.0.1", "--blobPort", str(p.blob),
@@ -189,24 +220,48 @@ class Stack:
             cmd = [py, "-m", "gunicorn", "-c", "admin_site/gunicorn.conf.py", "admin_site.wsgi:app"]
             return cmd, self.admin_settings(), lambda: _http_ok(f"http://127.0.0.1:{p.admin}/healthz")
         if name == "faults":
+            control = self.fault_control
+            if control is None:
+                raise StackError("the fault proxy runs only in a stack made with faults=True")
             routes = [f"{n}={port}:{getattr(p, n)}" for n, port in self.proxies.items()]
-            cmd = [py, "-m", "devstack.faultproxy", "--control", str(self.fault_control), *routes]
-            return cmd, {}, lambda: _port_open(self.fault_control)
+            cmd = [py, "-m", "devstack.faultproxy", "--control", str(control), *routes]
+            return cmd, {}, lambda: _port_open(control)
         if name == "trainer":
             cmd = [py, "-m", "training_jobs", "worker"]
             return cmd, self.trainer_settings(), lambda: "waiting for requests" in self.log_path(name).read_text()
         raise StackError(f"unknown service {name!r}")
 
     # ---- lifecycle --------------------------------------------------------------------------------
+    def check_ports(self) -> None:
+        """Before anything starts: a port held by another process (most often a `make run` still
+        running) would make a service exit, or its readiness check pass against the other one."""
+        for name, what in LISTENERS.items():
+            port = getattr(self.ports, name)
+            if not _port_free(port):
+                raise StackError(f"{what} {port} is in use (another make run?); "
+                                 f"stop it or set {port_setting(name)}")
+
+    def _watch(self, target: int, watched: bool = True) -> None:
+        """Have the watchdog stop `target` (as `os.kill` takes it) if this process dies first."""
+        if self.watchdog is None:
+            self.watchdog = subprocess.Popen([sys.executable, "-m", "devstack.watchdog"], cwd=ROOT,
+                                             stdin=subprocess.PIPE, start_new_session=True)
+        assert self.watchdog.stdin is not None  # stdin=PIPE
+        self.watchdog.stdin.write(f"{'+' if watched else '-'}{target}\n".encode())
+        self.watchdog.stdin.flush()
+
     def start(self, name: str, timeout: float = 120.0) -> None:
         if name == "nlu":
             self.ensure_model()
+        if name == "admin":
+            self.seed_demo()
         cmd, env, ready = self._command(name)
         log = open(self.var / "logs" / f"{name}.log", "ab")
         self.procs[name] = proc = subprocess.Popen(
             cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3", **env})
         log.close()
+        self._watch(-proc.pid)
         deadline = time.monotonic() + timeout
         while not ready():
             if proc.poll() is not None:
@@ -216,6 +271,7 @@ class Stack:
             time.sleep(0.05)
 
     def start_all(self) -> None:
+        self.check_ports()
         try:
             for name in self.order:
                 self.start(name)
@@ -225,22 +281,29 @@ class Stack:
 
     def stop(self, name: str, sig: int = signal.SIGTERM, grace: float = 5.0) -> None:
         proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self._watch(-proc.pid, watched=False)
 
     def stop_all(self) -> None:
         for name in reversed(self.order):
             self.stop(name)
+        if self.watchdog is not None:  # nothing left to watch: it exits
+            assert self.watchdog.stdin is not None  # stdin=PIPE
+            self.watchdog.stdin.close()
+            self.watchdog.wait()
+            self.watchdog = None
 
     def admin_settings(self) -> dict[str, str]:
         """The admin site's settings for this stack: the function app's stores and services, its own
-        secret key (made once, kept in the var folder), the demo seed on first start."""
+        secret key (made once, kept in the var folder)."""
         key_file = self.var / "admin-secret-key"
         if not key_file.exists():
             key_file.write_text(secrets.token_urlsafe(48))
@@ -248,9 +311,17 @@ class Stack:
         p = self.ports
         return {**self.settings, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "function_app")]),
                 "ADMIN_SECRET_KEY": key_file.read_text().strip(), "ADMIN_BASE_URL": f"http://127.0.0.1:{p.admin}",
-                "ADMIN_SEED_DEMO": "true", "FUNCTIONS_URL": f"http://127.0.0.1:{p.functions}",
+                "FUNCTIONS_URL": f"http://127.0.0.1:{p.functions}",
                 "PORT": str(p.admin), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
                 "NLU_REGISTRY": REGISTRY, "TRAINING_STORE": TRAINING_STORE}
+
+    def seed_demo(self) -> None:
+        """An empty catalogue gets the demo bot (`python -m admin_site seed-demo`), before the site starts."""
+        with open(self.log_path("seed-demo"), "ab") as log:
+            done = subprocess.run([sys.executable, "-m", "admin_site", "seed-demo"], cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT, env={**os.environ, **self.admin_settings()}, timeout=120)
+        if done.returncode != 0:
+            raise StackError(f"the catalogue could not be seeded; see {self.log_path('seed-demo')}")
 
     def trainer_settings(self) -> dict[str, str]:
         """The training worker's: the queue and stores of this stack, 2 Horovod processes here
@@ -286,7 +357,10 @@ class Stack:
         command = [sys.executable, "-m", "training_jobs", "bootstrap", "--registry", REGISTRY,
                    "--data", str(DEMO_DATA), "--out", str(model)]
         with open(self.log_path("bootstrap"), "ab") as log:
-            done = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        if done.returncode != 0:
+            training = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self._watch(training.pid)  # in this process's group, so that Ctrl-C stops the training too
+        training.wait()
+        self._watch(training.pid, watched=False)
+        if training.returncode != 0:
             raise StackError(f"the model registry could not be bootstrapped; "
                              f"see {self.log_path('bootstrap')}")

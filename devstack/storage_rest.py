@@ -15,6 +15,7 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import quote, urlencode, urlsplit
@@ -175,7 +176,7 @@ class QueueRest:
         self.key, self.queue = base64.b64decode(key), queue
         self._pool = _pool_for(self.https, self.netloc)
 
-    def _request(self, method: str, path: str, query: dict[str, str | int] | None = None,
+    def _request(self, method: str, path: str, query: Mapping[str, str | int] | None = None,
                  body: bytes = b"") -> tuple[int, bytes]:
         path = f"{self.base}/{self.queue}{path}"
         query = {k: str(v) for k, v in (query or {}).items()}
@@ -191,20 +192,28 @@ class QueueRest:
         signature = base64.b64encode(hmac.new(self.key, to_sign.encode(), hashlib.sha256).digest()).decode()
         headers["Authorization"] = f"SharedKey {self.account}:{signature}"
         target = quote(path) + (f"?{urlencode(query)}" if query else "")
-        for attempt in (1, 2):  # a keep-alive connection the server closed meanwhile: once more, on a new one
-            conn = self._pool.take() if attempt == 1 else self._pool.new()
-            try:
-                status, data, keep = conn.request(method, target, headers, body)
-            except (ValueError, IndexError, OSError) as e:  # OSError: ConnectionError, timeouts
-                conn.close()
-                if attempt == 2:
-                    raise e if isinstance(e, OSError) else ConnectionError(f"bad HTTP response: {e}")
-                continue
-            if keep:
-                self._pool.give_back(conn)
-            else:
-                conn.close()
-            return status, data
+        try:  # a keep-alive connection the server closed meanwhile: once more, on a new one
+            return self._exchange(self._pool.take(), method, target, headers, body)
+        except (ValueError, IndexError, OSError):  # OSError: ConnectionError, timeouts
+            pass
+        try:
+            return self._exchange(self._pool.new(), method, target, headers, body)
+        except (ValueError, IndexError) as e:
+            raise ConnectionError(f"bad HTTP response: {e}") from e
+
+    def _exchange(self, conn: _Connection, method: str, target: str, headers: dict[str, str],
+                  body: bytes) -> tuple[int, bytes]:
+        """One request on `conn`, which goes back to the pool if the server keeps it open."""
+        try:
+            status, data, keep = conn.request(method, target, headers, body)
+        except (ValueError, IndexError, OSError):
+            conn.close()
+            raise
+        if keep:
+            self._pool.give_back(conn)
+        else:
+            conn.close()
+        return status, data
 
     def _check(self, status: int, data: bytes, *ok: int) -> bytes:
         if status not in ok:
@@ -217,8 +226,8 @@ class QueueRest:
     def receive(self, count: int, visibility_timeout: int) -> list[Message]:
         query = {"numofmessages": count, "visibilitytimeout": visibility_timeout}
         data = self._check(*self._request("GET", "/messages", query), 200)
-        return [Message(m.findtext("MessageId"), m.findtext("PopReceipt"), int(m.findtext("DequeueCount")),
-                        m.findtext("MessageText") or "")
+        return [Message(m.findtext("MessageId", ""), m.findtext("PopReceipt", ""), int(m.findtext("DequeueCount", "0")),
+                        m.findtext("MessageText", ""))
                 for m in ET.fromstring(data).iter("QueueMessage")]
 
     def delete(self, message: Message) -> None:

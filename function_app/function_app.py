@@ -5,11 +5,12 @@ One file per function: a new file in blueprints/ is registered without touching 
 import azure.functions as func
 
 import blueprints
-from core import telemetry
 from core.settings import get_settings
+from core.telemetry import SERVICE
+from switchboard import telemetry
 
 settings = get_settings()
-telemetry.configure(settings.appinsights_connection)
+telemetry.configure(SERVICE, connection=settings.appinsights_connection, always_trace=True)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 blueprints.register_all(app)

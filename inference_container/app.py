@@ -1,4 +1,4 @@
-"""Flask app factory for the NLU service (its contract: the README's "NLU service" section and openapi.json)."""
+"""Flask app factory for the NLU service (its contract: docs/nlu.md, "Inference service", and openapi.json)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,7 @@ from http import HTTPStatus
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from opentelemetry import trace
 from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
@@ -50,7 +51,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise SystemExit(f"NLU_RUNTIME={settings.runtime!r}: choose onnx or keras")
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 512 * 1024
-    app.json.sort_keys = False  # keeps the documented field order, and costs less
+    provider = DefaultJSONProvider(app)
+    provider.sort_keys = False  # keeps the documented field order, and costs less
+    app.json = provider
     service = NluService(settings)
     app.extensions["nlu"] = service
     app.register_blueprint(bp)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from opentelemetry import metrics, trace
 
-from nlu.artifact import CASCADE, ONNX, TRANSFORMER, ArtifactError, Model, Runtime, load_model
+from nlu.artifact import CASCADE, ONNX, TRANSFORMER, ArtifactError, Model, Raw, Runtime, load_model
 from nlu.registry import Registry, open_registry
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,13 @@ class NluService:
 
     def start(self) -> None:
         """Load in the background: the process answers /healthz (and 503 on /readyz) at once."""
-        target = self._load_dir if self.settings.model_dir else self._follow_registry
-        threading.Thread(target=target, name="nlu-loader", daemon=True).start()
+        if self.settings.model_dir:
+            target, source = self._load_dir, self.settings.model_dir
+        elif self.settings.registry:
+            target, source = self._follow_registry, self.settings.registry
+        else:
+            raise ValueError("no model folder and no registry to load from")
+        threading.Thread(target=target, args=(source,), name="nlu-loader", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -105,19 +110,19 @@ class NluService:
         self._loaded.set()
         log.info("serving model %s (was %s, runtime %s)", model.version, previous, model.runtime_name)
 
-    def _load_dir(self) -> None:
+    def _load_dir(self, folder: str) -> None:
         try:
-            self.swap(load_model(self.settings.model_dir, self.runtime))
+            self.swap(load_model(folder, self.runtime))
         except Exception as e:  # reported on /readyz; the process stays up to say why
             self.last_error = f"{type(e).__name__}: {e}"
-            log.exception("could not load model from %s", self.settings.model_dir)
+            log.exception("could not load model from %s", folder)
 
-    def _follow_registry(self) -> None:
+    def _follow_registry(self, location: str) -> None:
         while not self._stop.is_set():
             try:
                 if self._registry is None:
-                    self._registry = open_registry(self.settings.registry)
-                self.check_registry()
+                    self._registry = open_registry(location)
+                self.check_registry(self._registry)
                 self.last_error = None
             except RefusedVersion as e:  # logged once when refused; said on /readyz until production moves
                 self.last_error = str(e)
@@ -126,17 +131,17 @@ class NluService:
                 log.warning("registry check failed: %s", self.last_error)
             self._stop.wait(self.settings.poll_seconds)
 
-    def check_registry(self) -> None:
+    def check_registry(self, registry: Registry) -> None:
         """Serve the production version; one that cannot be loaded (an ArtifactError: an unknown
         recipe, a missing or corrupt file) leaves the version in hand serving, and is not fetched
         again until production points elsewhere."""
-        doc, _ = self._registry.production()
+        doc, _ = registry.production()
         if not doc or (self.model and self.model.version == doc["version"]):
             return
         if doc["version"] == self._refused:
             raise RefusedVersion(self.last_error or f"version {doc['version']} could not be loaded")
         try:
-            folder = self._registry.fetch(doc["version"], self.settings.model_cache_dir, self.runtime)
+            folder = registry.fetch(doc["version"], self.settings.model_cache_dir, self.runtime)
             model = load_model(folder, self.runtime)
         except ArtifactError as e:
             self._refused = doc["version"]
@@ -158,13 +163,13 @@ class NluService:
                 raise NotReady(self.last_error or "model is loading")
         batch = [model.tokenize(t) for t in texts]
         keys = [(model.version, tuple(p.id for p in pieces)) for pieces in batch]
-        outputs = [self.cache.get(k) for k in keys]
-        todo = [i for i, o in enumerate(outputs) if o is None]
+        cached: list[Raw | None] = [self.cache.get(k) for k in keys]
+        todo = [i for i, o in enumerate(cached) if o is None]
         timings: dict[str, float] = {}
-        if todo:
-            for i, raw in zip(todo, model.infer([batch[i] for i in todo], timings=timings)):
-                outputs[i] = raw
-                self.cache.put(keys[i], raw)
+        computed = dict(zip(todo, model.infer([batch[i] for i in todo], timings=timings))) if todo else {}
+        for i, raw in computed.items():
+            self.cache.put(keys[i], raw)
+        outputs = [computed[i] if o is None else o for i, o in enumerate(cached)]
         report_tiers(model, [o.tier for o in outputs], timings, len(todo))
         return model.version, [model.result(t, p, o) for t, p, o in zip(texts, batch, outputs)]
 

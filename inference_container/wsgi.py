@@ -1,5 +1,5 @@
 """gunicorn entry point: `gunicorn -c inference_container/gunicorn.conf.py inference_container.wsgi:app`."""
-from nlu import telemetry
+from switchboard import telemetry
 
 from .app import create_app
 

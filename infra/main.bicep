@@ -4,7 +4,7 @@
 // low-priority GPU cluster. Every app signs in with its own user-assigned managed identity.
 //
 //   cd infra && azd up                                                     (main.parameters.json)
-//   az deployment group create -g RG -f infra/main.bicep -p infra/az.bicepparam   (see README.md)
+//   az deployment group create -g RG -f infra/main.bicep -p infra/az.bicepparam   (see docs/deploying.md)
 
 targetScope = 'resourceGroup'
 
@@ -166,7 +166,7 @@ param amlMaxNodes int = 4
 @description('MPI ranks per node: one per GPU of amlVmSize.')
 param amlProcessesPerInstance string = '1'
 
-@description('The Azure ML environment built from training_jobs/Dockerfile.azureml (see the README).')
+@description('The Azure ML environment built from training_jobs/Dockerfile.azureml (see docs/retraining.md).')
 param amlEnvironment string = 'switchboard-training@latest'
 
 // ---- names ----------------------------------------------------------------------------------------

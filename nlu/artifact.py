@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -82,8 +83,8 @@ def _onnx_tier(folder: Path, tier: str, metadata: dict) -> TierRun:
     if outputs[:2] != ["intent", "tags"]:
         raise ArtifactError(f"{path}: the graph has outputs {names}, not intent and tags")
 
-    def run(ids: np.ndarray):
-        got = session.run(outputs, {"token_ids": ids})
+    def run(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        got = [np.asarray(o) for o in session.run(outputs, {"token_ids": ids})]  # the graph's are dense
         return got[0], got[1], got[2] if len(got) > 2 else None
 
     return run
@@ -175,7 +176,7 @@ def sureness(raw: Raw) -> float:
     return min(float(raw.intent.max()), tags)
 
 
-def _ms(value: float) -> float | None:
+def _ms(value: float | np.floating) -> float | None:
     return None if np.isnan(value) else round(float(value), 3)
 
 
@@ -264,6 +265,8 @@ class Model:
         rows = self._rows(batch)
         out: list = [None] * len(rows)
         for group, _, _, features in self._grouped(TRANSFORMER, rows, list(range(len(rows)))):
+            if features is None:
+                raise ArtifactError("the transformer tier's graph has no features output")
             for j, i in enumerate(group):
                 out[i] = features[j]
         return np.stack(out) if out else np.zeros((0, 0), np.float32)

@@ -34,7 +34,7 @@ class Mahalanobis:
         self.mean_norms = (self.means ** 2).sum(1)
 
     @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, shrinkage: float = 0.05) -> "Mahalanobis":
+    def fit(cls, features: np.ndarray, labels: np.ndarray, shrinkage: float = 0.05) -> Mahalanobis:
         """Class means and the shared within-class covariance, shrunk towards its mean variance
         (Ledoit-Wolf style) so that a small catalogue's estimate is still invertible."""
         features = np.asarray(features, np.float64)

@@ -1,8 +1,9 @@
 """The model registry: versions under `nlu/<MAJOR.MINOR.PATCH>/` and a production pointer.
 
-One set of rules (`Registry`) over two stores with the same small interface: a local folder and
-an Azure Blob Storage container (Azurite locally). The pointer `nlu/production.json` is only ever
-written conditionally on the ETag it was read with, so of two promotions racing exactly one wins.
+One set of rules (`Registry`) over stores with the same small interface (`stores.Store`): a local
+folder, an Azure Blob Storage container (Azurite locally) and an in-memory twin. The pointer
+`nlu/production.json` is only ever written conditionally on the ETag it was read with, so of two
+promotions racing exactly one wins.
 """
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Protocol
 
-from .artifact import METADATA, ONNX, SERVED_CONTRACTS, Runtime, artifact_files, read_metadata
-from .connections import StorageAccount, StorageSettingError, describe_missing, storage_account, storage_from_env
+from switchboard.connections import StorageAccount, describe_missing, storage_account, storage_from_env
+from switchboard.errors import ConflictError, SettingsError
+
+from .artifact import METADATA, METRICS, ONNX, SERVED_CONTRACTS, Runtime, artifact_files, read_metadata
+from .stores import Store
 
 PREFIX = "nlu"
 POINTER = f"{PREFIX}/production.json"
@@ -26,20 +30,6 @@ POINTER = f"{PREFIX}/production.json"
 
 class RegistryError(RuntimeError):
     """A registry operation that cannot go ahead; the message says why."""
-
-
-class Conflict(RegistryError):
-    """A conditional write lost: somebody changed the object since it was read."""
-
-
-class Store(Protocol):
-    def read(self, key: str) -> tuple[bytes, str] | None: ...  # (content, etag) or None
-    def write(self, key: str, data: bytes, etag: str | None) -> str: ...  # etag None: must not exist
-    def put_file(self, key: str, path: Path) -> None: ...
-    def get_file(self, key: str, path: Path) -> None: ...
-    def list(self, prefix: str) -> Iterable[str]: ...
-    def put_bytes(self, key: str, data: bytes) -> None: ...  # unconditional
-    def url(self, key: str) -> str: ...  # where the object is, for a job that reads it elsewhere
 
 
 def parse_version(v: str) -> tuple[int, int, int]:
@@ -63,6 +53,23 @@ class Registry:
         if got is None:
             raise RegistryError(f"no version {version} in {self.location}")
         return json.loads(got[0])
+
+    def metrics(self, version: str) -> dict:
+        """A version's evaluation (`metrics.json`, registered with it); {} when it has none."""
+        return self._document(f"{PREFIX}/{version}/{METRICS}")
+
+    def job(self, version: str) -> dict:
+        """The training job that made a version (`job.json`: its id, who asked, the data set); {} when
+        none says so: registered by hand, or the worker has not written it yet."""
+        return self._document(f"{PREFIX}/{version}/job.json")
+
+    def record_job(self, version: str, job: dict) -> None:
+        """Say which training job made a version; the worker writes it once the version is registered."""
+        self.store.put_bytes(f"{PREFIX}/{version}/job.json", json.dumps(job).encode())
+
+    def _document(self, key: str) -> dict:
+        got = self.store.read(key)
+        return json.loads(got[0]) if got else {}
 
     def next_version(self, meta: dict) -> str:
         """Retrain: patch. Changed label set: minor. Changed contract: major."""
@@ -92,7 +99,7 @@ class Registry:
             try:
                 self.store.write(f"{PREFIX}/{version}/{METADATA}",
                                  json.dumps(claimed, ensure_ascii=False).encode(), etag=None)
-            except Conflict:
+            except ConflictError:
                 continue  # another register took this number; count again
             for name in files[1:]:
                 self.store.put_file(f"{PREFIX}/{version}/{name}", folder / name)
@@ -109,7 +116,7 @@ class Registry:
         """Point production at `version`.
 
         `pointer` is the (document, ETag) the decision was based on (read now if not given);
-        if production moved since then, Conflict is raised and nothing changes.
+        if production moved since then, ConflictError is raised and nothing changes.
         """
         meta = self.metadata(version)
         if meta["contract"] not in SERVED_CONTRACTS:
@@ -129,7 +136,7 @@ class Registry:
 
     def _point(self, version: str, history: list[str], etag: str | None) -> dict:
         new = {"version": version, "history": history,
-               "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+               "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
         self.store.write(POINTER, json.dumps(new).encode(), etag=etag)
         return new
 
@@ -178,7 +185,7 @@ class LocalStore:
             fcntl.flock(lock, fcntl.LOCK_EX)
             current = self.read(key)
             if (current is None) != (etag is None) or (current and current[1] != etag):
-                raise Conflict(f"{key} changed since it was read")
+                raise ConflictError(f"{key} changed since it was read")
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_bytes(data)
             os.replace(tmp, path)
@@ -226,7 +233,7 @@ class MemoryStore:
         with self.lock:
             current = self.read(key)
             if (current is None) != (etag is None) or (current and current[1] != etag):
-                raise Conflict(f"{key} changed since it was read")
+                raise ConflictError(f"{key} changed since it was read")
             self.objects[key] = bytes(data)
         return hashlib.sha256(data).hexdigest()
 
@@ -275,7 +282,7 @@ class BlobStore:
                 result = blob.upload_blob(data, overwrite=True, etag=etag,
                                           match_condition=MatchConditions.IfNotModified)
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as e:
-            raise Conflict(f"{key} changed since it was read") from e
+            raise ConflictError(f"{key} changed since it was read") from e
         return result["etag"]
 
     def put_file(self, key: str, path: Path) -> None:
@@ -307,14 +314,14 @@ CONNECTION_SETTINGS = ("NLU_REGISTRY_CONNECTION_STRING", "AZURE_STORAGE_CONNECTI
 
 def open_store(location: str, connection: str | StorageAccount | None = None) -> LocalStore | BlobStore:
     """`azure://<container>` (the connection given, or from the environment in either form:
-    `nlu.connections`; the container created if missing and the identity may) or a local folder."""
+    `switchboard.connections`; the container created if missing and the identity may) or a local folder."""
     if location.startswith("azure://"):
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
         container_name = location.removeprefix("azure://").strip("/")
         try:
             account = storage_account(connection) if connection else storage_from_env(os.environ, *CONNECTION_SETTINGS)
-        except StorageSettingError as e:
+        except SettingsError as e:
             raise RegistryError(f"{location}: {e}") from None
         if account is None:
             raise RegistryError(f"{location}: {describe_missing(*CONNECTION_SETTINGS)}")

@@ -7,8 +7,8 @@ together (Viterbi) so that they obey the BIO grammar.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 import numpy as np
 

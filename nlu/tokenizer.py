@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 PAD, UNK = "[PAD]", "[UNK]"
 MAX_WORD_CHARS = 100
@@ -61,8 +61,8 @@ def split_words(text: str) -> list[tuple[str, Sequence[int]]]:
     return split_words_unicode(text)
 
 
-def split_words_unicode(text: str) -> list[tuple[str, list[int]]]:
-    words: list[tuple[str, list[int]]] = []
+def split_words_unicode(text: str) -> list[tuple[str, Sequence[int]]]:
+    words: list[tuple[str, Sequence[int]]] = []
     chars: list[str] = []
     index: list[int] = []
 
@@ -107,7 +107,7 @@ class WordPieceTokenizer:
         self._pieces = lru_cache(maxsize=65536)(self._word_pieces)
 
     @classmethod
-    def from_file(cls, path: str, max_tokens: int = 128) -> "WordPieceTokenizer":
+    def from_file(cls, path: str, max_tokens: int = 128) -> WordPieceTokenizer:
         with open(path, encoding="utf-8") as f:
             return cls([line.rstrip("\n") for line in f], max_tokens=max_tokens)
 

@@ -19,24 +19,32 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
 import threading
 import time
-import logging
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
-from .connections import StorageAccount, storage_account
-from .registry import Conflict, MemoryStore, Registry, Store, open_registry, open_store
+from switchboard.connections import StorageAccount, storage_account
+from switchboard.errors import ConflictError
+
+from .registry import MemoryStore, Registry, open_registry, open_store
+from .stores import Store
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueMessage
 
 log = logging.getLogger("training.jobs")
 REQUEST_QUEUE = "training-requests"
 DEFAULT_STORE = "azure://training"
 QUEUED, RUNNING = "queued", "running"
-PROMOTED, AWAITING, GATE_FAILED, FAILED, CANCELLED = "promoted", "awaiting promotion", "gate failed", "failed", "cancelled"
+PROMOTED, AWAITING, GATE_FAILED, FAILED, CANCELLED = (
+    "promoted", "awaiting promotion", "gate failed", "failed", "cancelled")
 FINISHED = (PROMOTED, AWAITING, GATE_FAILED, FAILED, CANCELLED)
 ACTIVE = (QUEUED, RUNNING)
 BACKENDS = ("local", "azureml")
@@ -50,11 +58,11 @@ class JobError(RuntimeError):
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def new_job_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def canonical(doc: dict) -> bytes:
@@ -86,7 +94,7 @@ class Jobs:
         """Write content-addressed data; if the key exists, it holds the same content already."""
         try:
             self.store.write(key, data, etag=None)
-        except Conflict:
+        except ConflictError:
             pass
 
     def snapshot(self, snapshot: str) -> dict:
@@ -125,8 +133,9 @@ class Jobs:
         got = self.store.read(f"jobs/{job_id}.json")
         return json.loads(got[0]) if got else None
 
-    def update(self, job_id: str, change: Callable[[dict], dict | None]) -> dict:
-        """Read, apply `change` (it edits the document in place; an exception leaves it unchanged),
+    def update(self, job_id: str, change: Callable[[dict], object]) -> dict:
+        """Read, apply `change` (it edits the document in place, what it returns is not read; an
+        exception leaves it unchanged),
         write on the ETag read; on a conflict, read again and apply again."""
         for _ in range(20):
             got = self.store.read(f"jobs/{job_id}.json")
@@ -138,7 +147,7 @@ class Jobs:
             try:
                 self.store.write(f"jobs/{job_id}.json", canonical(job), etag=got[1])
                 return job
-            except Conflict:
+            except ConflictError:
                 time.sleep(0.05)
         raise JobError(f"training job {job_id} kept changing; try again")
 
@@ -223,17 +232,19 @@ class StorageRequestQueue:
                 content = json.loads(msg.content)
             except ValueError:
                 content = {"unreadable": str(msg.content)[:200]}
-            return Request(content, msg.dequeue_count, msg)
+            return Request(content, msg.dequeue_count or 1, msg)  # a received message: dequeued once at least
         return None
 
     def renew(self, request: Request, visibility_s: int) -> None:
-        request.handle = self.client.update_message(request.handle, visibility_timeout=visibility_s)
+        # this queue's requests hold the message they came in (`receive`)
+        request.handle = self.client.update_message(cast("QueueMessage", request.handle),
+                                                    visibility_timeout=visibility_s)
 
     def delete(self, request: Request) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            self.client.delete_message(request.handle)
+            self.client.delete_message(cast("QueueMessage", request.handle))
         except ResourceNotFoundError:  # taken by another worker since (its receipt replaced ours)
             pass
 

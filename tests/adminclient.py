@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from admin_site.config import Config
+from admin_site.settings import Settings
 
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -39,5 +39,5 @@ class Client:
         return self.http.open(url, method=method, json=json, headers={"X-CSRFToken": self.csrf})
 
 
-def make_config(**overrides) -> Config:
-    return Config(secret_key=SECRET, **overrides)
+def make_settings(**overrides) -> Settings:
+    return Settings(secret_key=SECRET, **overrides)

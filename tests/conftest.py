@@ -1,5 +1,5 @@
 """Shared fixtures: real Azurite blob and Cosmos DB stand-in servers, and a small model trained once per
-test session."""
+test session. Every test gets one tier marker (`make test-fast` runs the `unit` tier alone)."""
 from __future__ import annotations
 
 import subprocess
@@ -9,6 +9,38 @@ import pytest
 
 from devstack.stack import AZURITE_KEY, free_port
 from helpers import DEMO_DATA, ROOT, run_cli, stop_process, wait_for_port
+
+TIERS = ("unit", "stack", "browser", "horovod")
+# Fixtures that start a real server or train a model (directly or through a fixture they use): a test
+# whose fixture closure holds one of them needs something running, so it is not a unit test.
+STACK_FIXTURES = frozenset({
+    "azurite", "cosmos", "demo_model", "cascade_model",  # above
+    "stack", "fuzz_stack",  # the whole stack (tests/integration, tests/contracts)
+    "azurite_queues", "oauth_azurite", "cosmos_tls", "proxied", "weak_model",  # a test module's own server or model
+})
+# Parameters of the fixtures that run one test body over memory and a real server (`params=["memory", "cosmos"]`)
+STACK_PARAMS = frozenset({"azurite", "cosmos"})
+
+
+def tier(item: pytest.Item) -> str:
+    """`browser` under tests/browser/, `stack` when a server or a trained model is in its fixtures, else `unit`."""
+    if item.path.is_relative_to(ROOT / "tests" / "browser"):
+        return "browser"
+    params = item.callspec.params.values() if hasattr(item, "callspec") else ()
+    if STACK_FIXTURES.intersection(item.fixturenames) or any(p in STACK_PARAMS for p in params if isinstance(p, str)):
+        return "stack"
+    return "unit"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A tier marked on a test (a process or a Horovod run its fixtures do not show) wins over the rule."""
+    for item in items:
+        marked = [m.name for m in item.iter_markers() if m.name in TIERS]
+        if len(marked) > 1:
+            raise pytest.UsageError(f"{item.nodeid} is marked with more than one tier: {marked}")
+        if not marked:
+            item.add_marker(tier(item))
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,9 @@ from azure.functions.queue import QueueMessage
 import blueprints
 from core import steps, wiring
 from core.deps import Deps
-from core.envelope import Envelope
 from core.queues import TURNS_INCOMING
 from devstack.host_workers import call
+from switchboard.envelope import Envelope
 
 
 def nlu_result(intent: str | None, confidence: float = 0.95, entities: list[tuple[str, str]] = (),
@@ -51,12 +51,16 @@ class Pipeline:
         app = func.FunctionApp()
         blueprints.register_all(app)
         self.functions: dict[str, tuple[Any, str, dict[str, str]]] = {}  # queue -> function, arg, outputs
+        self.http_functions: dict[str, tuple[Any, str, dict[str, str]]] = {}  # function name -> the same
         for function in app.get_functions():
             bindings = [b.get_dict_repr() for b in function.get_bindings()]
             trigger = next(b for b in bindings if b["type"].endswith("Trigger"))
+            outputs = {b["name"]: b["queueName"] for b in bindings if b["type"] == "queue"}
             if trigger["type"] == "queueTrigger":
-                outputs = {b["name"]: b["queueName"] for b in bindings if b["type"] == "queue"}
                 self.functions[trigger["queueName"]] = (function.get_user_function(), trigger["name"], outputs)
+            else:
+                self.http_functions[function.get_function_name()] = (function.get_user_function(), trigger["name"],
+                                                                     outputs)
 
     def close(self) -> None:
         wiring.use_deps(None)
@@ -94,6 +98,14 @@ class Pipeline:
         _, values = call(function, list(outputs), {arg: trigger})
         for name, value in values.items():
             self.deps.queues.send(outputs[name], value)
+
+    def http(self, name: str, request: func.HttpRequest) -> func.HttpResponse:
+        """The HTTP-triggered function `name`, given `request`; what it sets on an output binding is queued."""
+        function, arg, outputs = self.http_functions[name]
+        response, values = call(function, list(outputs), {arg: request})
+        for output, value in values.items():
+            self.deps.queues.send(outputs[output], value)
+        return response
 
     def accept(self, envelope: Envelope) -> None:
         self.deps.queues.send(TURNS_INCOMING, steps.accept(envelope, "test"))

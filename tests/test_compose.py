@@ -29,7 +29,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 # The one image built here that keeps its base image's root user: Microsoft's Azure Functions host
 # (function_app/Dockerfile explains why). Every other image must switch to a non-root USER.
 RUNS_AS_ROOT = {"function_app/Dockerfile": "the Azure Functions host image"}
-WEBCHAT_ORIGIN = "http://localhost:7100"  # the page devstack/standins.py serves (its webchat port)
+WEBCHAT_ORIGIN = "http://localhost:7100"  # the page devstack/standins/webchat.py serves (its webchat port)
 ADMIN_ORIGIN = "http://localhost:7104"
 
 
@@ -259,12 +259,14 @@ def test_the_functions_host_allows_the_web_chat_page_and_the_admin_site_cross_or
 
 
 def test_the_admin_site_gets_every_setting_it_reads_and_runs_as_a_non_root_user_with_a_health_check():
-    from admin_site import config as admin_config
-    from admin_site.config import ENV_NAMES as ADMIN_SETTINGS, Config
+    from admin_site import settings as admin_config
+    from admin_site.settings import ENV_NAMES as ADMIN_SETTINGS
+    from admin_site.settings import Settings
 
     environment = compose_config()["services"]["admin"]["environment"]
-    Config.from_env(environment)  # valid as it stands
-    assert {"ADMIN_SECRET_KEY", "COSMOS_ENDPOINT", "AzureWebJobsStorage", "FUNCTIONS_URL", "QNA_ENDPOINT"} <= set(environment)
+    Settings.from_env(environment)  # valid as it stands
+    needed = {"ADMIN_SECRET_KEY", "COSMOS_ENDPOINT", "AzureWebJobsStorage", "FUNCTIONS_URL", "QNA_ENDPOINT"}
+    assert needed <= set(environment)
     read = set(ADMIN_SETTINGS.values()) | {getattr(admin_config, "STORAGE_SETTING", "AzureWebJobsStorage")}
     assert set(environment) <= read
     image = (ROOT / "admin_site" / "Dockerfile").read_text()
@@ -272,9 +274,9 @@ def test_the_admin_site_gets_every_setting_it_reads_and_runs_as_a_non_root_user_
 
 
 def test_the_admin_sites_settings_pass_its_own_validation_with_its_image_env():
-    from admin_site.config import Config
+    from admin_site.settings import Settings
 
-    config = Config.from_env(service_env(compose_config()["services"]["admin"]))
+    config = Settings.from_env(service_env(compose_config()["services"]["admin"]))
     assert config.functions_url == "http://functions:80"  # the functions container's port
 
 
@@ -309,7 +311,7 @@ def _registry_storage(env: dict[str, str]):
 
     names = registry.CONNECTION_SETTINGS
     try:
-        from nlu.connections import storage_from_env
+        from switchboard.connections import storage_from_env
     except ImportError:  # the connection-string-only registry
         return next((env[n] for n in names if env.get(n)), None)
     return storage_from_env(env, *names)
@@ -365,7 +367,7 @@ def _check_standins_args(args: list[str], ports: set[str]) -> None:
     """Run devstack.standins' own main() with these arguments, its servers replaced by stubs."""
     import werkzeug.serving
 
-    from devstack import standins
+    from devstack.standins import __main__ as standins
 
     bound = []
 
@@ -409,6 +411,10 @@ def test_every_image_command_names_what_the_repository_has():
                         assert (ROOT / path).exists() and in_image(dockerfile, path), f"{name}: {path}"
             elif module == "devstack.standins":
                 _check_standins_args(args, published(service))
+            elif module == "admin_site":
+                assert args == ["seed-demo"], f"{name}: python -m admin_site {args}"
+                assert in_image(dockerfile, "training_jobs/data/demo.yml") and in_image(dockerfile,
+                                                                                       "devstack/data/qna.json")
             else:
                 raise AssertionError(f"{name}: no check for python -m {module}; add one")
         elif argv[0] == "gunicorn":
@@ -499,10 +505,12 @@ def test_the_standins_image_installs_what_standins_imports_from_the_lock():
     requirements = ROOT / "devstack" / "requirements.txt"
     wanted, locked = _pins(requirements), _pins(ROOT / "requirements.lock")
     for name, version in wanted.items():
-        assert locked.get(name) == version, f"devstack/requirements.txt: {name}=={version}, the lock: {locked.get(name)}"
-    tree = ast.parse((ROOT / "devstack" / "standins.py").read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+        assert locked.get(name) == version, (
+            f"devstack/requirements.txt: {name}=={version}, the lock: {locked.get(name)}")
+    modules = (ROOT / "devstack" / "standins").glob("*.py")
+    nodes = [node for path in modules for node in ast.walk(ast.parse(path.read_text()))]
+    imported = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in nodes
                  if isinstance(node, ast.ImportFrom) and node.module and not node.level}
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in ("__future__", "devstack")}
     assert third_party and {m.lower() for m in third_party} <= set(wanted), f"not in the requirements: {third_party}"

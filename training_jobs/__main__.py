@@ -28,7 +28,7 @@ from nlu.artifact import DEFAULT_RECIPE, FAST, RECIPES
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training_jobs", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training_jobs", description=(__doc__ or "").split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model and write an artifact folder")
     t.add_argument("--data", required=True, help=".yml/.yaml, .csv (text,intent), CLINC150 .json or a SNIPS folder")
@@ -80,9 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from nlu.artifact import ArtifactError
-    from nlu.registry import RegistryError
-
     from nlu.dataset import DataError
+    from nlu.registry import RegistryError
 
     try:
         return COMMANDS[args.command](args)
@@ -96,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args) -> int:
     from nlu import dataset as data
+
     from .evaluate import summary
     from .train import train
 
@@ -123,9 +123,9 @@ def train_config(args):
 
 
 def _evaluate(args) -> int:
+    from nlu import dataset as data
     from nlu.artifact import load_model
 
-    from nlu import dataset as data
     from .evaluate import evaluate
 
     dataset = data.load(args.data)
@@ -155,11 +155,11 @@ def _register(args) -> int:
 
 
 def _promote(args) -> int:
-    from nlu.registry import Conflict
+    from switchboard.errors import ConflictError
 
     try:
         print(json.dumps({"production": _registry(args).promote(args.version)}))
-    except Conflict:
+    except ConflictError:
         print("error: production changed while promoting (another promotion won); check and retry",
               file=sys.stderr)
         return 3
@@ -189,6 +189,7 @@ def _bootstrap(args) -> int:
         return 0
     if not (Path(args.out) / "metadata.json").exists():
         from nlu import dataset as data
+
         from .train import TrainConfig, train
 
         print(f"the registry has no production version: training {args.data} into {args.out}", file=sys.stderr)

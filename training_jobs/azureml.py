@@ -3,8 +3,8 @@
 The job runs `python -m training_jobs train --data ${{inputs.data}} --out ${{outputs.model}}/artifact`
 on every rank, started by Azure ML's `mpirun` (`instance_count` nodes x `process_count_per_instance`
 ranks) in the environment built from `training_jobs/Dockerfile.azureml` (CUDA, Horovod with MPI and
-NCCL), on a low-priority GPU cluster that scales to zero. The code is a snapshot of `nlu/` and
-`training_jobs/`, uploaded with the job; the data set is read from its Blob Storage URI by the
+NCCL), on a low-priority GPU cluster that scales to zero. The code is a snapshot of `nlu/`,
+`switchboard/` and `training_jobs/`, uploaded with the job; the data set is read from its Blob Storage URI by the
 cluster's managed identity; the artifact comes back through the job's `model` output.
 
 The artifact goes to `${{outputs.model}}/artifact`, not to the output folder itself: `train` writes a
@@ -48,9 +48,10 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .backends import ROOT, Cancelled, RunFailed, RunSpec, train_args
 
@@ -90,7 +91,7 @@ class AzureMLSettings:
         missing = [key for key in cls.REQUIRED if not value(key)]
         if missing:
             raise ValueError(f"the azureml training back-end needs {', '.join(missing)} "
-                             f"(not set); see the README's Training on Azure ML")
+                             f"(not set); see docs/retraining.md, Training on Azure ML")
         kwargs: dict[str, Any] = {field: value(key) for key, field in cls.REQUIRED.items()}
         if value("AZUREML_COMPUTE"):
             kwargs["compute"] = value("AZUREML_COMPUTE")
@@ -98,10 +99,10 @@ class AzureMLSettings:
             kwargs["experiment"] = value("AZUREML_EXPERIMENT")
         for key, field in (("AZUREML_INSTANCE_COUNT", "instance_count"),
                            ("AZUREML_PROCESSES_PER_INSTANCE", "processes_per_instance")):
-            if value(key):
-                kwargs[field] = _number(key, value(key), int)
-        if value("AZUREML_POLL_SECONDS"):
-            kwargs["poll_seconds"] = _number("AZUREML_POLL_SECONDS", value("AZUREML_POLL_SECONDS"), float)
+            if raw := value(key):
+                kwargs[field] = _number(key, raw, int)
+        if raw := value("AZUREML_POLL_SECONDS"):
+            kwargs["poll_seconds"] = _number("AZUREML_POLL_SECONDS", raw, float)
         return cls(**kwargs)
 
 
@@ -116,12 +117,13 @@ def _number(key: str, text: str, kind: type) -> Any:
 
 
 def stage_code(dest: Path) -> Path:
-    """Copy what the job runs (`nlu/*.py` and `training_jobs/`) into `dest`, the job's code snapshot:
-    the rest of the repository (node_modules, .venv, tests) has no business being uploaded."""
+    """Copy what the job runs (`nlu/*.py`, `switchboard/` and `training_jobs/`) into `dest`, the job's
+    code snapshot: the rest of the repository (node_modules, .venv, tests) has no business being uploaded."""
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "nlu").mkdir(exist_ok=True)
-    for source in sorted((ROOT / "nlu").glob("*.py")):
-        shutil.copy2(source, dest / "nlu" / source.name)
+    for package, patterns in (("nlu", ("*.py",)), ("switchboard", ("*.py", "*.json"))):
+        (dest / package).mkdir(exist_ok=True)
+        for source in sorted(p for pattern in patterns for p in (ROOT / package).glob(pattern)):
+            shutil.copy2(source, dest / package / source.name)
     shutil.copytree(ROOT / "training_jobs", dest / "training_jobs", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile*", "*.h5", "*.onnx*"))
     return dest
@@ -135,7 +137,7 @@ def build_job(spec: RunSpec, settings: AzureMLSettings, code: str | os.PathLike 
 
     if code is None:
         code = stage_code(Path(tempfile.mkdtemp(prefix="switchboard-azureml-code-")))
-    args = train_args("${{inputs.data}}", "${{outputs.%s}}/%s" % (OUTPUT, ARTIFACT_DIR), spec)
+    args = train_args("${{inputs.data}}", "${{outputs." + OUTPUT + "}}/" + ARTIFACT_DIR, spec)
     return command(
         code=str(code),
         command=" ".join(["python", "-m", "training_jobs", *args]),
@@ -192,6 +194,8 @@ class AzureMLBackend:
             except Exception as e:  # noqa: BLE001 - whatever the SDK raises, the admin reads it
                 raise RunFailed(f"could not submit the Azure ML job: {_one_line(e)}") from e
         name = submitted.name
+        if not name:
+            raise RunFailed("Azure ML accepted the job but gave it no name to follow")
         url = getattr(submitted, "studio_url", None)
         on_line(f"azureml: submitted job {name}" + (f" ({url})" if url else ""))
         follower = _LogFollower(jobs, name, on_line)

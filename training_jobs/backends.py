@@ -18,9 +18,10 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRESS = "PROGRESS "  # `train` prints one such line (then JSON) per epoch on rank 0
@@ -102,9 +103,11 @@ class LocalBackend:
                                 stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True,
                                 preexec_fn=_die_with_parent)
         tail: deque[str] = deque(maxlen=40)
+        output = proc.stdout
+        assert output is not None  # stdout=PIPE
 
         def pump() -> None:
-            for line in proc.stdout:
+            for line in output:
                 line = line.rstrip("\n")
                 tail.append(line)
                 on_line(line)

@@ -2,7 +2,7 @@
 the detector's curve, and the cascade's cut."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ def threshold_for(scores: Sequence[float], correct: Sequence[bool], is_oos: Sequ
     return choose_threshold(conf_in, right, conf_oos, max_in_scope_drop)
 
 
-def auroc(in_scope: Sequence[float], oos: Sequence[float]) -> float | None:
+def auroc(in_scope: Sequence[float] | np.ndarray, oos: Sequence[float] | np.ndarray) -> float | None:
     """Probability that an in-scope text scores above an out-of-scope one (ties count half)."""
     if not len(in_scope) or not len(oos):
         return None
@@ -50,13 +50,13 @@ def oos_curve(scores: Sequence[float], correct: Sequence[bool], is_oos: Sequence
 
     A text below the threshold is called out of scope: an in-scope one then counts as wrong, an
     out-of-scope one as caught (`correct` says whether an in-scope text's intent was right)."""
-    scores, correct, is_oos = np.asarray(scores, float), np.asarray(correct, bool), np.asarray(is_oos, bool)
-    inside, outside = scores[~is_oos], scores[is_oos]
+    score, right, oos = np.asarray(scores, float), np.asarray(correct, bool), np.asarray(is_oos, bool)
+    inside, outside = score[~oos], score[oos]
     if not len(inside):
         return {"auroc": None, "points": []}
-    thresholds = np.unique(np.quantile(scores, np.linspace(0, 1, points)))
+    thresholds = np.unique(np.quantile(score, np.linspace(0, 1, points)))
     curve = [{"threshold": round(float(t), 4),
-              "in_scope_accuracy": round(float(np.mean(correct[~is_oos] & (inside >= t))), 4),
+              "in_scope_accuracy": round(float(np.mean(right[~oos] & (inside >= t))), 4),
               "oos_recall": round(float(np.mean(outside < t)), 4) if len(outside) else None}
              for t in np.concatenate([[0.0], thresholds])]
     return {"auroc": auroc(inside, outside), "points": curve}

@@ -45,7 +45,9 @@ class Horovod:
     def mean(self, value: float) -> float:
         import tensorflow as tf
 
-        return float(self.hvd.allreduce(tf.constant(value, tf.float32), op=self.hvd.Average))
+        averaged = self.hvd.allreduce(tf.constant(value, tf.float32), op=self.hvd.Average)
+        # a dense tensor; Horovod's return type also admits IndexedSlices
+        return float(averaged)  # pyright: ignore[reportArgumentType]
 
 
 def pin_gpu(local_rank: int) -> None:

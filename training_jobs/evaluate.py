@@ -1,11 +1,11 @@
 """Evaluate an artifact through the serving code path (`Model.parse`), not a training shortcut."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from nlu.artifact import Model
-
 from nlu.dataset import Example
+
 from .metrics import entity_metrics, intent_metrics
 
 

@@ -182,9 +182,10 @@ def smoothing_scales(model, window: int, sample: list[list[int]], smoothed: tupl
     run = session(proto)
     peaks: dict[str, np.ndarray] = {}
     for row in sample:
-        for name, value in zip(names, run.run(names, {"token_ids": np.array([row], np.int32)})):
+        for name, output in zip(names, run.run(names, {"token_ids": np.array([row], np.int32)})):
+            value = np.asarray(output)  # the graph's outputs are dense
             peak = np.abs(value).reshape(-1, value.shape[-1]).max(0)
-            peaks[name] = np.maximum(peaks.get(name, peak), peak)
+            peaks[name] = np.maximum(peaks[name], peak) if name in peaks else peak
     weights = {t.name: t for t in proto.graph.initializer}
     scales = {}
     for n in proto.graph.node:
@@ -290,7 +291,7 @@ def export(model, path: Path, window: int, special: tuple[int, int], sample: lis
         return float(np.abs(intents_of(session(path), sample) - keras_sample).mean())
 
     errors = {plan: error(plan) for plan in PLANS}
-    chosen = min(PLANS, key=errors.get)
+    chosen = min(PLANS, key=lambda plan: errors[plan])
     failures = []
     for plan in (chosen, *FALLBACKS):
         build(plan)

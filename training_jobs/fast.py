@@ -56,7 +56,9 @@ def fit_fast(train_examples: list[Example], val: list[Example], intents: list[st
                         callbacks=dist.callbacks() + progress)
     seconds = time.perf_counter() - started
     if cfg.ema is not None:
-        unbias_moving_average(model, initial, cfg.ema ** int(model.optimizer.iterations.numpy()))
+        # Keras types `optimizer` as optional; compile() set it
+        steps_taken = int(model.optimizer.iterations.numpy())  # pyright: ignore[reportOptionalMemberAccess]
+        unbias_moving_average(model, initial, cfg.ema ** steps_taken)
     final = {k: round(float(v[-1]), 4) for k, v in history.history.items()}
     return model, final, seconds
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ def predict(model, rows: list[list[int]], *outputs: str, batch: int = 128) -> li
     """Each of `outputs` for every row, in batches of similar length (rows already have [CLS] and
     [SEP]): an array [N, ...], or for `tags` a list (rows differ in length)."""
     order = np.argsort([len(r) for r in rows], kind="stable")
-    out = {name: [None] * len(rows) for name in outputs}
+    out: dict[str, list[Any]] = {name: [None] * len(rows) for name in outputs}
     for start in range(0, len(order), batch):
         members = order[start:start + batch]
         got = model(pad([rows[i] for i in members]), training=False)

@@ -14,8 +14,8 @@ Every intent whose F1 fell by more than 5 points is listed, pass or fail.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from nlu.dataset import OOS, Example
 

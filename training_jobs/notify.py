@@ -1,6 +1,6 @@
 """The notification a finished training job posts to a webhook (`NOTIFY_WEBHOOK_URL`).
 
-One JSON object (documented in the README, so a Logic App, a Teams or a Slack workflow can take it):
+One JSON object (documented in docs/retraining.md, so a Logic App, a Teams or a Slack workflow can take it):
 
     {"event": "training.finished", "job_id": "...", "status": "promoted", "version": "2.1.0",
      "promoted": true, "requested_by": "ada", "metrics": {...}, "gate": {...}, "error": null,
@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger("training.notify")
 EVENT = "training.finished"

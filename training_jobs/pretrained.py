@@ -82,7 +82,7 @@ def _encode_single_tokens(w: dict[str, np.ndarray], ids: np.ndarray, cls: int, s
     heads = 12
     for layer in range(6):
         p = f"encoder.layer.{layer}."
-        def lin(name, h):
+        def lin(name, h, p=p):
             return h @ w[p + name + ".weight"].T + w[p + name + ".bias"]
         d = x.shape[-1]
         q, k, v = (lin(f"attention.self.{m}", x).reshape(n, 3, heads, d // heads).transpose(0, 2, 1, 3)

@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -166,7 +167,7 @@ def _write(out: Path, fitted: dict, report: dict, dataset: Dataset, splits: dict
         "contract": artifact.CONTRACT,
         "version": f"{artifact.CONTRACT}.0.0",  # provisional; the registry assigns the real one
         "recipe": cfg.recipe,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "intents": intents,
         "tags": tags,
         "oos_label": OOS,
@@ -275,13 +276,13 @@ def calibrate_artifact(out: Path, meta: dict, splits: dict, mode: str, tokenizer
         fast = nlu.infer(pieces, FAST)
         fast_right = [right(nlu.result(t, p, r), e) for t, p, r, e in zip(texts, pieces, fast, val)]
         sure = [artifact.sureness(r) for r in fast]
-        meta["cascade"] = {"cut": calibrate.choose_cut(sure, fast_right, slow_right),
-                           "max_drop": calibrate.CASCADE_MAX_DROP}
+        cascade: dict[str, Any] = {"cut": calibrate.choose_cut(sure, fast_right, slow_right),
+                                   "max_drop": calibrate.CASCADE_MAX_DROP}
         if len(val) < calibrate.min_texts():
-            meta["cascade"]["reason"] = (f"validation has {len(val)} texts, fewer than the "
-                                         f"{calibrate.min_texts()} that resolve the budget: the transformer "
-                                         "answers every text until the catalogue grows")
-        chosen["cascade"] = meta["cascade"]
+            cascade["reason"] = (f"validation has {len(val)} texts, fewer than the "
+                                 f"{calibrate.min_texts()} that resolve the budget: the transformer "
+                                 "answers every text until the catalogue grows")
+        meta["cascade"] = chosen["cascade"] = cascade
         write_json(out / artifact.METADATA, meta)
     return chosen
 

@@ -22,6 +22,8 @@ import tensorflow as tf
 
 HIDDEN, HEADS, FFN, POSITIONS, VOCAB, LAYERS = 384, 12, 1536, 512, 30522, 6
 LN_EPSILON = 1e-12
+# Keras types a layer call's `training` as bool, but None (Keras decides from the context) is what it passes
+# to `call` outside fit() and predict(): hence the `pyright: ignore[reportArgumentType]`s on dropout calls.
 
 
 @dataclass
@@ -41,15 +43,15 @@ class Embeddings(tf.keras.layers.Layer):
         self.dropout, self.train_words = dropout, train_words
 
     def build(self, input_shape):
-        self.word = self.add_weight("word", (VOCAB, HIDDEN), initializer="zeros", trainable=self.train_words)
-        self.position = self.add_weight("position", (POSITIONS, HIDDEN), initializer="zeros")
+        self.word = self.add_weight(name="word", shape=(VOCAB, HIDDEN), initializer="zeros", trainable=self.train_words)
+        self.position = self.add_weight(name="position", shape=(POSITIONS, HIDDEN), initializer="zeros")
         self.norm = tf.keras.layers.LayerNormalization(epsilon=LN_EPSILON, name="norm")
         self.drop = tf.keras.layers.Dropout(self.dropout)
         super().build(input_shape)
 
     def call(self, ids, training=None):
         x = tf.gather(self.word, ids) + self.position[None, :tf.shape(ids)[1]]
-        return self.drop(self.norm(x), training=training)
+        return self.drop(self.norm(x), training=training)  # pyright: ignore[reportArgumentType]
 
     def get_config(self):
         return {**super().get_config(), "dropout": self.dropout, "train_words": self.train_words}
@@ -88,11 +90,12 @@ class EncoderBlock(tf.keras.layers.Layer):
 
         q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
         scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(HIDDEN // HEADS)) + bias
-        probs = self.drop(tf.nn.softmax(scores, axis=-1), training=training)
+        probs = self.drop(tf.nn.softmax(scores, axis=-1), training=training)  # pyright: ignore[reportArgumentType]
         context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [batch, length, HIDDEN])
-        x = self.attention_norm(x + self.drop(self.attention_out(context), training=training))
+        attended = self.drop(self.attention_out(context), training=training)  # pyright: ignore[reportArgumentType]
+        x = self.attention_norm(x + attended)
         h = self.output_dense(tf.nn.gelu(self.intermediate(x), approximate=False))
-        return self.output_norm(x + self.drop(h, training=training))
+        return self.output_norm(x + self.drop(h, training=training))  # pyright: ignore[reportArgumentType]
 
     def get_config(self):
         return {**super().get_config(), "dropout": self.dropout}
@@ -126,7 +129,8 @@ class CosineHead(tf.keras.layers.Layer):
         self.units, self.scale = units, scale
 
     def build(self, input_shape):
-        self.kernel = self.add_weight("kernel", (int(input_shape[-1]), self.units), initializer="glorot_uniform")
+        self.kernel = self.add_weight(name="kernel", shape=(int(input_shape[-1]), self.units),
+                                      initializer="glorot_uniform")
         super().build(input_shape)
 
     def call(self, x):
@@ -186,10 +190,10 @@ def load_pretrained(model: tf.keras.Model, weights: dict[str, np.ndarray]) -> No
     for i in range(sum(1 for layer in model.layers if isinstance(layer, EncoderBlock))):
         block, p = model.get_layer(f"layer{i}"), f"encoder.layer.{i}."
 
-        def dense(name):
+        def dense(name, p=p):
             return [w[p + name + ".weight"].T, w[p + name + ".bias"]]
 
-        def norm(name):
+        def norm(name, p=p):
             return [w[p + name + ".weight"], w[p + name + ".bias"]]
 
         block.query.set_weights(dense("attention.self.query"))

@@ -26,16 +26,34 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from nlu import dataset as data_mod
-from nlu import telemetry
-from nlu.connections import StorageAccount, StorageSettingError, describe_missing, storage_from_env
-from nlu.registry import Conflict, Registry, RegistryError, open_registry
-from nlu.training import (AWAITING, CANCELLED, FAILED, FINISHED, GATE_FAILED, JOB_ID, LOG_TAIL, PROMOTED, REQUEST_QUEUE,
-                          RUNNING, JobError, Jobs, Request, RequestQueue, StorageRequestQueue, now, open_jobs)
+from nlu.registry import Registry, RegistryError, open_registry
+from nlu.training import (
+    AWAITING,
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    GATE_FAILED,
+    JOB_ID,
+    LOG_TAIL,
+    PROMOTED,
+    REQUEST_QUEUE,
+    RUNNING,
+    JobError,
+    Jobs,
+    Request,
+    RequestQueue,
+    StorageRequestQueue,
+    now,
+    open_jobs,
+)
+from switchboard import telemetry
+from switchboard.connections import StorageAccount, describe_missing, storage_from_env
+from switchboard.errors import ConflictError, SettingsError
 
 from . import notify
 from .backends import PROGRESS, Backend, Cancelled, LocalBackend, RunFailed, RunSpec
@@ -63,7 +81,7 @@ class WorkerSettings:
     work_dir: str = "var/training"  # TRAINING_WORK_DIR
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "WorkerSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
         env = os.environ if env is None else env
         values, problems = {}, []
         for name, (setting, kind) in ENV.items():
@@ -78,7 +96,7 @@ class WorkerSettings:
             problems.append("TRAINING_BACKEND: use local or azureml")
         try:
             values["storage"] = storage_from_env(env, *STORAGE_SETTINGS)
-        except StorageSettingError as e:
+        except SettingsError as e:
             problems.append(str(e))
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
@@ -270,9 +288,9 @@ class Worker:
         from .evaluate import summary  # onnxruntime: loaded when a job gets this far, not at start
 
         metrics = json.loads((artifact / "metrics.json").read_text())
-        self.registry.store.put_bytes(f"nlu/{version}/job.json", json.dumps(
-            {"job_id": job_id, "requested_by": job["requested_by"], "requested_at": job["requested_at"],
-             "dataset": key, "snapshot": job["snapshot"], "backend": job["backend"]}).encode())
+        self.registry.record_job(version, {"job_id": job_id, "requested_by": job["requested_by"],
+                                           "requested_at": job["requested_at"], "dataset": key,
+                                           "snapshot": job["snapshot"], "backend": job["backend"]})
         report.line(f"registered version {version}")
         self._phase(job_id, "gating against production", report, "gate", version=version, metrics=summary(metrics))
         # gate
@@ -289,7 +307,7 @@ class Worker:
         report.mark("promotion")
         try:
             self.registry.promote(version, pointer)
-        except Conflict:
+        except ConflictError:
             verdict["reasons"].append("production changed while the gate ran; promote it by hand if it is still wanted")
             return self._finish(job_id, AWAITING, report, gate=verdict)
         report.line(f"promoted {version} to production")
@@ -305,7 +323,7 @@ class Worker:
         held_out = data_mod.with_test_split(dataset.splits)["test"]
         new = load_model(artifact)
         pointer = self.registry.production()
-        production = pointer[0] and pointer[0].get("version")
+        production: str | None = pointer[0].get("version") if pointer[0] else None
         if not production:
             return compare(held_out, predict(new, held_out), None, new.intents, []), pointer
         old = load_model(self.registry.fetch(production, self.work / "registry-cache"))
@@ -374,7 +392,7 @@ class _Gone(Exception):
 def _age(job: dict) -> float:
     """Seconds since the job document last changed."""
     try:
-        return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(job["updated_at"])).total_seconds()
+        return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(job["updated_at"])).total_seconds()
     except (KeyError, TypeError, ValueError):
         return float("inf")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import abort
 
-from admin_site.documents import Doc
+from admin_site.ports import Doc
 from admin_site.services import services
 
 

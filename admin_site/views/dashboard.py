@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, jsonify, render_template, request, url_for
 
 from admin_site.auth import requires
-from admin_site.rollups import HOUR, TurnRollups
+from admin_site.rollups import HOUR
 from admin_site.services import services
-from core.errors import SwitchboardError
+from switchboard.errors import SwitchboardError
 
 bp = Blueprint("dashboard", __name__)
 log = logging.getLogger(__name__)
@@ -25,7 +25,6 @@ PRESETS = {"1h": HOUR, "24h": 24 * HOUR, "7d": 7 * 24 * HOUR}  # the choices, by
 DEFAULT_PRESET = "24h"
 CUSTOM = "custom"
 MAX_DAYS = 31
-CLOCK = "DASHBOARD_CLOCK"  # app.config key: a clock (epoch seconds) for tests; time.time otherwise
 
 
 class BadRange(ValueError):
@@ -96,10 +95,6 @@ def _instant(name: str, raw: str, tz_minutes: int) -> int:
     return int(when.timestamp() * 1000)
 
 
-def _clock() -> Callable[[], float]:
-    return current_app.config.get(CLOCK) or time.time
-
-
 def _form(args: Mapping[str, str]) -> dict[str, str]:
     """What the range form shows: the query string as typed."""
     return {key: (args.get(key) or "").strip() for key in ("range", "from", "to", "tz")}
@@ -110,11 +105,11 @@ def _form(args: Mapping[str, str]) -> dict[str, str]:
 def index():
     form = _form(request.args)
     try:
-        chosen = parse_range(request.args, _clock()() * 1000)
+        chosen = parse_range(request.args, services().rollups.now())
     except BadRange as e:
         return render_template("dashboard.html", form=form, presets=PRESETS, error=str(e), data_url=None), 400
     form["range"] = chosen.preset
-    query = {k: v for k, v in form.items() if v and (chosen.preset == CUSTOM or k == "range")}
+    query: dict[str, Any] = {k: v for k, v in form.items() if v and (chosen.preset == CUSTOM or k == "range")}
     return render_template("dashboard.html", form=form, presets=PRESETS, error=None,
                            data_url=url_for("dashboard.data", **query))
 
@@ -123,14 +118,13 @@ def index():
 @requires("viewer")
 def data():
     """The charts' data as JSON (see `admin_site.rollups.chart_data`); 400 with the reason for a bad range."""
-    clock = _clock()
+    rollups = services().rollups
     try:
-        chosen = parse_range(request.args, clock() * 1000)
+        chosen = parse_range(request.args, rollups.now())
     except BadRange as e:
         return jsonify({"error": str(e)}), 400
-    svc = services()
     try:
-        answer = TurnRollups(svc.documents["turns"], svc.documents["rollups"], clock).report(chosen.start, chosen.end)
+        answer = rollups.report(chosen.start, chosen.end)
     except SwitchboardError as e:
         log.warning("dashboard data: %s", e)
         return jsonify({"error": f"the turn log cannot be read just now ({e}); try again shortly"}), 503

@@ -109,7 +109,7 @@ def _page(status: int = 200, **state):
               "entities": len(doc["entities"]), "lookups": sum(len(e.get("lookup", [])) for e in doc["entities"])}
     problems = state.pop("problems", [])
     return render_template("data/index.html", counts=counts, left_out=left_out, owners=view.duplicates,
-                           limit=size_label(services().config.max_upload_bytes), problems=problems[:MAX_SHOWN],
+                           limit=size_label(services().settings.max_upload_bytes), problems=problems[:MAX_SHOWN],
                            more_problems=max(0, len(problems) - MAX_SHOWN), **state), status
 
 
@@ -122,7 +122,7 @@ def index():
 @bp.get("/export")
 @requires("viewer")
 def export():
-    body = services().catalogue.export_yaml()
+    body = services().catalogue.view().export_yaml
     return Response(body, mimetype="application/yaml",
                     headers={"Content-Disposition": 'attachment; filename="catalogue.yml"'})
 
@@ -148,7 +148,7 @@ def import_file():
 def too_large(_error):
     """An upload over MAX_CONTENT_LENGTH: the page again, with the limit named. Werkzeug refuses the
     body when the CSRF check first reads the form, before the user is loaded or any view runs."""
-    limit = size_label(services().config.max_upload_bytes)
+    limit = size_label(services().settings.max_upload_bytes)
     message = f"The file is larger than the {limit} limit. Split it and import the parts one after another."
     if "user" not in g:
         auth.load_user()

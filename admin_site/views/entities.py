@@ -8,9 +8,10 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from admin_site import catalogue as cat
 from admin_site.auth import requires
-from admin_site.documents import Conflict, Doc
+from admin_site.ports import Doc
 from admin_site.services import services
 from admin_site.views import stored
+from switchboard.errors import ConflictError
 
 bp = Blueprint("entities", __name__, url_prefix="/entities")
 EMPTY_FORM = {"name": "", "synonyms": "", "lookups": "", "etag": ""}
@@ -38,7 +39,7 @@ def _index(form: dict | None = None, problems: list[str] | None = None, status: 
                            problems=problems or []), status
 
 
-def _save(form: dict, etag: str | None) -> tuple[Doc | None, list[str], Conflict | None]:
+def _save(form: dict, etag: str | None) -> tuple[Doc | None, list[str], ConflictError | None]:
     """Parse and save a form: (the saved entity, problems, a conflict)."""
     synonyms, problems = cat.parse_synonyms(form["synonyms"])
     if problem := cat.name_problem(form["name"], "an entity"):
@@ -50,7 +51,7 @@ def _save(form: dict, etag: str | None) -> tuple[Doc | None, list[str], Conflict
                                                  g.user.name)
     except cat.Invalid as e:
         return None, e.problems, None
-    except Conflict as e:
+    except ConflictError as e:
         return None, [], e
     return saved, [], None
 
@@ -119,7 +120,7 @@ def delete(name: str):
                                       request.form.get("confirm") == "yes")
     except cat.Invalid as e:
         return _show(stored(cat.ENTITY, name), 400, delete_problems=e.problems)
-    except Conflict as e:
+    except ConflictError as e:
         if e.current is None:
             flash(f"{name} was already deleted.")
             return redirect(url_for("entities.index"))

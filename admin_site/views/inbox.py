@@ -13,47 +13,38 @@ import datetime as dt
 import math
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.routing import BuildError
 
-from admin_site import navigation
 from admin_site.auth import requires
 from admin_site.functions_api import FunctionsError
 from admin_site.services import services
-from core.envelope import MAX_TEXT_CHARS
+from switchboard.envelope import MAX_TEXT_CHARS
+from switchboard.turns import TurnRecord
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 LIST_LIMIT = 200  # handed-off conversations shown
 TRANSCRIPT_LIMIT = 200  # the latest turns of a conversation shown
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-HANDED_OFF = [("handoff", "=", True)]
-
-
-def handed_off_count() -> int:
-    return services().documents["conversations"].count(HANDED_OFF)
-
-
-navigation.register_counter("inbox", handed_off_count)
 
 
 def when(epoch_ms: float | None) -> str:
     """A time for the page, in UTC."""
     if not epoch_ms:
         return ""
-    return dt.datetime.fromtimestamp(epoch_ms / 1000.0, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.fromtimestamp(epoch_ms / 1000.0, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def transcript_row(turn: dict[str, Any]) -> dict[str, Any]:
+def transcript_row(turn: TurnRecord) -> dict[str, Any]:
     """One turn of the log as the transcript shows it: what the customer said (an agent turn has no
     customer text), what was answered and by whom (the bot's branch, or "agent")."""
-    branch = turn.get("branch")
-    return {"id": turn.get("id"), "received_at": turn.get("received_at") or 0, "updated_at": turn.get("updated_at") or 0,
-            "when": when(turn.get("received_at")),
-            "customer": turn.get("text") or "", "reply": turn.get("reply") or "",
-            "by": "agent" if branch == "agent" else "bot", "branch": branch or "", "status": turn.get("status") or "",
-            "error": turn.get("error") or ""}
+    return {"id": turn.id, "received_at": turn.received_at or 0, "updated_at": turn.updated_at or 0,
+            "when": when(turn.received_at), "customer": turn.text, "reply": turn.reply or "",
+            "by": "agent" if turn.by_agent else "bot", "branch": turn.branch or "", "status": turn.status,
+            "error": turn.error or ""}
 
 
 def reply_problems(text: str, message_id: str) -> list[str]:
@@ -68,7 +59,7 @@ def reply_problems(text: str, message_id: str) -> list[str]:
 
 
 def _conversation(conversation_id: str) -> dict[str, Any]:
-    found = services().documents["conversations"].get(conversation_id, conversation_id)
+    found = services().conversations.get(conversation_id)
     if found is None:
         abort(404, f"There is no conversation {conversation_id}.")
     return found
@@ -76,17 +67,7 @@ def _conversation(conversation_id: str) -> dict[str, Any]:
 
 def _turns(conversation_id: str) -> list[dict[str, Any]]:
     """The latest turns, oldest first."""
-    latest = services().documents["turns"].find(partition=conversation_id, order_by="received_at",
-                                                descending=True, top=TRANSCRIPT_LIMIT)
-    return [transcript_row(t) for t in reversed(latest)]
-
-
-def _logged_after(conversation_id: str, after: float) -> list[dict[str, Any]]:
-    """Turns logged (or logged again) after `after`: a turn is logged when it ends, so a cursor on
-    when it was received would miss a slow turn that ended after a quicker, later one."""
-    found = services().documents["turns"].find([("updated_at", ">", after)], partition=conversation_id,
-                                               order_by="updated_at", top=TRANSCRIPT_LIMIT)
-    return [transcript_row(t) for t in found]
+    return [transcript_row(t) for t in services().turns.latest(conversation_id, TRANSCRIPT_LIMIT)]
 
 
 def _cursor(turns: list[dict[str, Any]], after: float = 0) -> float:
@@ -96,14 +77,13 @@ def _cursor(turns: list[dict[str, Any]], after: float = 0) -> float:
 @bp.get("/")
 @requires("viewer")
 def index():
-    found = services().documents["conversations"].find(HANDED_OFF, order_by="updated_at", descending=True,
-                                                       top=LIST_LIMIT)
+    found = services().conversations.handed_off(LIST_LIMIT)
     rows = [{"id": c["id"], "channel": c.get("channel", ""), "user_id": c.get("user_id", ""),
              "updated": when(c.get("updated_at")), "messages": c.get("message_count", 0)} for c in found]
     return render_template("inbox/index.html", conversations=rows, limit=LIST_LIMIT)
 
 
-def _page(conversation_id: str, *, text: str = "", message_id: str | None = None, problems: list[str] = (),
+def _page(conversation_id: str, *, text: str = "", message_id: str | None = None, problems: Sequence[str] = (),
           error: str = "", status: int = 200):
     conversation = _conversation(conversation_id)
     turns = _turns(conversation_id)
@@ -139,10 +119,10 @@ def turns(conversation_id: str):
             raise ValueError(after)
     except ValueError:
         return jsonify({"error": "'after' must be a number (the cursor of the previous answer)"}), 400
-    found = services().documents["conversations"].get(conversation_id, conversation_id)
+    found = services().conversations.get(conversation_id)
     if found is None:
         return jsonify({"error": f"no conversation {conversation_id}"}), 404
-    new = _logged_after(conversation_id, after)
+    new = [transcript_row(t) for t in services().turns.logged_after(conversation_id, after, TRANSCRIPT_LIMIT)]
     return jsonify({"turns": new, "cursor": _cursor(new, after), "handoff": bool(found.get("handoff"))})
 
 

@@ -12,9 +12,10 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from admin_site import catalogue as cat
 from admin_site.auth import requires
-from admin_site.documents import Conflict, Doc
+from admin_site.ports import Doc
 from admin_site.services import services
 from admin_site.views import stored
+from switchboard.errors import ConflictError
 
 bp = Blueprint("intents", __name__, url_prefix="/intents")
 PAGE_SIZE = 100  # examples listed per page on an intent's page
@@ -28,7 +29,7 @@ def route_label(route: str | None) -> str:
 
 def _route_choice(raw: str | None, name: str) -> str | None:
     if raw == DEFAULT:
-        return cat.default_route(name)
+        return services().catalogue.default_route(name)
     return raw or None
 
 
@@ -58,9 +59,9 @@ def _index(form: dict | None = None, problems: list[str] | None = None, status: 
     rows = search(view, query)
     return render_template(
         "intents/index.html", rows=rows, query=query, total=sum(r["count"] for r in rows),
-        duplicate_count=len(view.duplicates), branches=sorted(cat.branch_templates()),
+        duplicate_count=len(view.duplicates), branches=sorted(services().branches.templates),
         entities=view.entity_names, form=form or {"name": "", "route": DEFAULT, "examples": ""},
-        problems=problems or [], segments=cat.segments, route_label=route_label, default=DEFAULT), status
+        problems=problems or [], split=cat.split_annotated, route_label=route_label, default=DEFAULT), status
 
 
 @bp.get("/")
@@ -86,7 +87,7 @@ def create():
         store.save_intent(name, examples, route, None, g.user.name)
     except cat.Invalid as e:
         return _index(form, e.problems, 400)
-    except Conflict:
+    except ConflictError:
         return _index(form, [f"there is already an intent {name!r}: open it from the list"], 409)
     services().audit.record(g.user.name, "intent.create", name, {"examples": len(examples), "route": route})
     flash(f"Created intent {name} with {len(examples)} example{'s' if len(examples) != 1 else ''}.")
@@ -121,7 +122,9 @@ def _examples_listing(view: cat.CatalogueView, doc: Doc) -> dict:
 
 def _replies_state(view: cat.CatalogueView, doc: Doc) -> dict | None:
     branch = doc.get("route")
-    templates = cat.branch_templates().get(branch) if branch else None
+    if not branch:
+        return None
+    templates = services().branches.templates.get(branch)
     if templates is None:
         return None
     stored = services().catalogue.get(cat.REPLIES, branch)
@@ -141,8 +144,8 @@ def _show(doc: Doc, status: int = 200, **state):
         replies["texts"], replies["etag"] = state["replies_form"]["texts"], state["replies_form"]["etag"]
     return render_template(
         "intents/intent.html", intent=doc, form=form, listing=_examples_listing(view, doc), replies=replies,
-        branches=sorted(cat.branch_templates()), entities=view.entity_names, in_use=cat.intent_in_use(doc),
-        segments=cat.segments, route_label=route_label, **state), status
+        branches=sorted(services().branches.templates), entities=view.entity_names, in_use=cat.intent_in_use(doc),
+        split=cat.split_annotated, route_label=route_label, **state), status
 
 
 
@@ -168,7 +171,7 @@ def save(name: str):
         saved = store.save_intent(name, examples, route, form["etag"] or None, g.user.name, form["description"])
     except cat.Invalid as e:
         return _show(shown, 400, form=form, problems=e.problems)
-    except Conflict as e:
+    except ConflictError as e:
         return _show(shown, 409, form={**form, "etag": (e.current or {}).get("_etag", "")},
                      conflict=_conflict(e.current, examples, route))
     before = (stored or {}).get("examples", [])
@@ -198,7 +201,7 @@ def rename(name: str):
         saved = store.rename_intent(name, new, request.form.get("etag", ""), g.user.name)
     except cat.Invalid as e:
         return _show(stored(cat.INTENT, name), 400, rename_problems=e.problems, new_name=new)
-    except Conflict as e:
+    except ConflictError as e:
         if e.current is None:
             abort(404, f"there is no intent {name!r} any more: someone deleted or renamed it")
         return _show(e.current, 409, new_name=new, rename_problems=[
@@ -217,7 +220,7 @@ def delete(name: str):
         gone = store.delete_intent(name, request.form.get("etag") or None, request.form.get("confirm") == "yes")
     except cat.Invalid as e:
         return _show(stored(cat.INTENT, name), 400, delete_problems=e.problems)
-    except Conflict as e:
+    except ConflictError as e:
         if e.current is None:
             flash(f"{name} was already deleted.")
             return redirect(url_for("intents.index"))
@@ -235,7 +238,7 @@ def delete(name: str):
 def replies(name: str):
     store, doc = services().catalogue, stored(cat.INTENT, name)
     branch = request.form.get("branch", "")
-    known = cat.branch_templates().get(branch)
+    known = services().branches.templates.get(branch)
     if known is None:
         abort(400, f"there is no branch {branch!r}")
     texts = {key: request.form.get(f"reply.{key}", "").strip() for key in known}
@@ -248,7 +251,7 @@ def replies(name: str):
         store.save_replies(branch, templates, etag or None, g.user.name)
     except cat.Invalid as e:
         return _show(doc, 400, replies_form={"texts": texts, "etag": etag}, replies_problems=e.problems)
-    except Conflict as e:
+    except ConflictError as e:
         current = e.current or {}
         return _show(doc, 409, replies_form={"texts": texts, "etag": current.get("_etag", "")},
                      replies_conflict={"by": current.get("updated_by") or "someone", "at": current.get("updated_at"),

@@ -9,12 +9,13 @@ writes and asks it to stop (`cancel_requested` on the job).
 from __future__ import annotations
 
 import datetime as dt
-import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from azure.core.exceptions import AzureError
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 
 from admin_site import catalogue as cat
 from admin_site.auth import requires
@@ -22,14 +23,20 @@ from admin_site.security import _error
 from admin_site.services import services
 from nlu.artifact import DEFAULT_RECIPE, RECIPES, recipe_of
 from nlu.dataset import OOS
-from nlu.registry import Conflict, Registry, RegistryError, parse_version
+from nlu.registry import Registry, RegistryError, parse_version
 from nlu.training import ACTIVE, AWAITING, BACKENDS, JOB_ID, LOG_TAIL, PROMOTED, JobError, request_cancel
+from switchboard.errors import ConflictError
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 VERSIONS_SHOWN = 20
 MAX_EPOCHS = 500
-_metadata_cache: dict[str, dict] = {}  # a registered version never changes
+METADATA = "models.metadata"  # app.extensions: each app's versions' metadata, read once (a version never changes)
 STORAGE_ERRORS = (RegistryError, JobError, AzureError, OSError)
+
+
+@bp.record_once
+def _keep_metadata(state: BlueprintSetupState) -> None:
+    state.app.extensions[METADATA] = {}
 
 
 @bp.errorhandler(AzureError)
@@ -72,7 +79,7 @@ def elapsed(job: dict, now: dt.datetime | None = None) -> str:
     try:
         start = dt.datetime.fromisoformat(job["started_at"])
         end = dt.datetime.fromisoformat(job["finished_at"]) if job.get("finished_at") else (
-            now or dt.datetime.now(dt.timezone.utc))
+            now or dt.datetime.now(dt.UTC))
     except (KeyError, TypeError, ValueError):  # not started yet (or a hand-edited document)
         return ""
     seconds = max(0, int((end - start).total_seconds()))
@@ -133,32 +140,28 @@ def oos_curve_view(meta: dict) -> dict | None:
             "others": {k: c.get("auroc") for k, c in curves.items() if k != name}}
 
 
-def unrouted(intents: list[dict], known: list[str]) -> list[str]:
+def unrouted(intents: list[dict], known: list[str], default_route: Callable[[str], str | None]) -> list[str]:
     """Intents the production version knows that have no route (none in the catalogue, nor a default
     in the code): their turns go to the `faq` branch until an admin routes them."""
     routes = {d["name"]: d.get("route") for d in intents}
     return sorted(name for name in known
-                  if not (routes[name] if name in routes else cat.default_route(name)) and name != OOS)
+                  if not (routes[name] if name in routes else default_route(name)) and name != OOS)
 
 
 # ---- the registry, read -----------------------------------------------------------------------------
 
-def _read_json(registry: Registry, key: str) -> dict:
-    got = registry.store.read(key)
-    return json.loads(got[0]) if got else {}
-
-
-def _metadata(version: str, registry: Registry | None = None) -> dict:
-    """A version's metadata (less its vocabulary), metrics and training job, read once per process."""
-    if version in _metadata_cache:
-        return _metadata_cache[version]
+def _metadata(version: str, registry: Registry | None = None, cache: dict[str, dict] | None = None) -> dict:
+    """A version's metadata (less its vocabulary), metrics and training job, read once per app.
+    `registry` and `cache`: this app's, for a thread outside the request."""
+    known: dict[str, dict] = current_app.extensions[METADATA] if cache is None else cache
+    if version in known:
+        return known[version]
     registry = registry or services().training.registry
     meta = registry.metadata(version)
     meta.pop("vocab", None)  # the page never shows it, and it is most of the document
-    meta.update(job=_read_json(registry, f"nlu/{version}/job.json"),
-                metrics=_read_json(registry, f"nlu/{version}/metrics.json"))
-    if meta["metrics"] and meta["job"]:  # complete: the worker writes job.json after registering
-        _metadata_cache[version] = meta
+    meta.update(job=registry.job(version), metrics=registry.metrics(version))
+    if meta["metrics"] and meta["job"]:  # complete: the worker records the job after registering
+        known[version] = meta
     return meta
 
 
@@ -169,12 +172,12 @@ def _headline(metrics: dict) -> tuple[str, dict]:
 
 def _versions() -> tuple[list[dict], dict]:
     """The newest versions, newest first, and the production pointer's document."""
-    registry = services().training.registry
+    registry, cache = services().training.registry, current_app.extensions[METADATA]
     pointer = registry.production()[0] or {}
     production = pointer.get("version")
     names = registry.versions()[-VERSIONS_SHOWN:][::-1]
     with ThreadPoolExecutor(8) as pool:
-        metas = list(pool.map(lambda name: _metadata(name, registry), names))
+        metas = list(pool.map(lambda name: _metadata(name, registry, cache), names))
     rows = []
     for name, meta in zip(names, metas):
         split, scores = _headline(meta["metrics"])
@@ -224,7 +227,8 @@ def _index(form: dict | None = None, problems: list[str] | None = None, status: 
                                recipes=RECIPES), 502
     return render_template(
         "models/index.html", error="", versions=versions, jobs=jobs, production=production, previous=previous,
-        unrouted=unrouted(services().catalogue.all(cat.INTENT), known), backends=BACKENDS,
+        unrouted=unrouted(services().catalogue.all(cat.INTENT), known, services().catalogue.default_route),
+        backends=BACKENDS,
         form=form or {"backend": "local", "recipe": DEFAULT_RECIPE, "epochs": "", "auto_promote": "default"},
         problems=problems or [], recipes=RECIPES,
         can_act=g.user.can("admin")), status
@@ -265,7 +269,8 @@ def version(version: str):
     if gate.get("per_intent_f1") and gate.get("production_version"):
         # the gate scored both on the same held-out examples: that is the fair comparison
         against, basis = gate["production_version"], "the gate's held-out set, both versions"
-        compare = side_by_side({"per_intent_f1": gate["per_intent_f1"]["new"], "most_confused": gate["most_confused"]["new"]},
+        compare = side_by_side({"per_intent_f1": gate["per_intent_f1"]["new"],
+                                "most_confused": gate["most_confused"]["new"]},
                                {"per_intent_f1": gate["per_intent_f1"]["production"],
                                 "most_confused": gate["most_confused"]["production"]})
     else:  # each version's own held-out split (they may differ), or no comparison for production itself
@@ -359,7 +364,7 @@ def _switched(change: Callable[[], dict], refused: str) -> dict | None:
     """Move the production pointer (on its ETag); None, with the reason flashed, when it did not move."""
     try:
         return change()
-    except Conflict:
+    except ConflictError:
         flash("Production changed meanwhile (someone else promoted or rolled back); check and try again.", "error")
     except RegistryError as e:
         flash(f"{refused}: {e}.", "error")

@@ -10,22 +10,15 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 
-from admin_site import navigation
 from admin_site.auth import requires
 from admin_site.queues import MAX_PEEK, MessageGone, ParkedMessage, QueueError, is_poison_queue, source_queue
 from admin_site.services import services
-from core.envelope import Envelope
-from core.errors import PermanentError
+from switchboard.envelope import Envelope
+from switchboard.errors import PermanentError
+from switchboard.turns import TurnRecord
 
 bp = Blueprint("poison", __name__, url_prefix="/poison")
 AUDIT_TEXT_LIMIT = 20_000  # characters of a discarded message kept in the audit log
-
-
-def parked_count() -> int:
-    return services().queues.total_parked()
-
-
-navigation.register_counter("poison", parked_count)
 
 
 def describe(message: ParkedMessage) -> dict[str, Any]:
@@ -46,13 +39,13 @@ def describe(message: ParkedMessage) -> dict[str, Any]:
 def _when(epoch: float | None) -> str:
     if epoch is None:
         return ""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _turn(envelope: Envelope | None) -> dict[str, Any] | None:
+def _turn(envelope: Envelope | None) -> TurnRecord | None:
     if envelope is None:
         return None
-    return services().documents["turns"].get(envelope.conversation_id, envelope.turn_id)
+    return services().turns.get(envelope.conversation_id, envelope.turn_id)
 
 
 @bp.get("/")

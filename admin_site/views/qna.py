@@ -14,12 +14,12 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from admin_site.audit import AUDIT
 from admin_site.auth import requires
 from admin_site.catalogue import QNA, Invalid
-from admin_site.documents import Conflict, Doc
+from admin_site.ports import Doc
 from admin_site.qna_publish import PublishError, pair_problems
 from admin_site.services import services
+from switchboard.errors import ConflictError
 
 bp = Blueprint("qna", __name__, url_prefix="/qna")
 PAIR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -42,7 +42,7 @@ def matching(pairs: list[Doc], text: str) -> list[Doc]:
 def when(epoch: float | None) -> str:
     if not epoch:
         return ""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def form_of(doc: Doc) -> dict[str, str]:
@@ -69,12 +69,6 @@ def _pair(pair_id: str) -> Doc:
     if doc is None:
         abort(404, f"there is no QnA pair {pair_id!r} (deleted?)")
     return doc
-
-
-def _deleted_by(pair_id: str) -> dict | None:
-    found = services().documents[AUDIT].find([("action", "=", "qna.delete"), ("target", "=", pair_id)],
-                                               order_by="at", descending=True, top=1)
-    return found[0] if found else None
 
 
 def _index(form: dict[str, str] | None = None, problems: list[str] | None = None, status: int = 200):
@@ -141,7 +135,7 @@ def save(pair_id: str):
         saved = services().catalogue.save_qna(pair_id, questions, answer, form["etag"] or None, g.user.name)
     except Invalid as e:
         return _edit(doc, form, e.problems, status=400)
-    except Conflict as e:
+    except ConflictError as e:
         return _edit(doc, {**form, "etag": (e.current or {}).get("_etag", "")},
                      conflict=_conflict(pair_id, e.current), status=409)
     services().audit.record(g.user.name, "qna.update", pair_id, {"questions": saved["questions"],
@@ -157,7 +151,7 @@ def delete(pair_id: str):
     etag = request.form.get("etag") or None
     try:
         services().catalogue.delete(QNA, pair_id, etag)
-    except Conflict as e:
+    except ConflictError as e:
         current = e.current or doc
         return _edit(current, form_of(current), ["not deleted: the pair changed since you opened it; "
                                                  "delete again to delete the stored version"],
@@ -187,7 +181,7 @@ def publish():
 def _conflict(pair_id: str, current: Doc | None) -> dict[str, Any]:
     """Who changed the pair meanwhile and what is stored now (None: deleted)."""
     if current is None:
-        gone = _deleted_by(pair_id) or {}
+        gone = services().audit.last("qna.delete", pair_id) or {}
         return {"current": None, "by": gone.get("actor", "someone"), "at": gone.get("at")}
     return {"current": current, "by": current.get("updated_by", "someone"), "at": current.get("updated_at")}
 

@@ -15,9 +15,10 @@ from werkzeug.wrappers import Response
 from admin_site import turnlog
 from admin_site.auth import requires
 from admin_site.catalogue import OOS, Invalid, example_problems
-from admin_site.documents import Doc
 from admin_site.services import services
 from nlu import dataset
+from switchboard.envelope import valid_id
+from switchboard.turns import TurnRecord
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 ACTIONS = {"relabel": "relabelled", "out_of_scope": "kept as out of scope", "dismiss": "dismissed"}
@@ -34,11 +35,10 @@ def index():
             cursor = turnlog.Cursor.decode(request.args["before"])
         except ValueError as e:
             problem = str(e)
-    threshold = svc.config.nlu_min_confidence
+    threshold = svc.settings.nlu_min_confidence
     page = turnlog.Page([], None)
     if problem is None:
-        page = turnlog.page(svc.documents["turns"], turnlog.review_conditions(threshold), cursor,
-                            turnlog.QUEUE_SIZE)
+        page = svc.turns.review_queue(threshold, cursor)
     body = render_template("review/index.html", turns=[turnlog.shape(d, threshold) for d in page.turns],
                            older=page.next.encode() if page.next else None, paged=cursor is not None,
                            threshold=threshold, intents=_intents(), problem=problem, here=request.full_path)
@@ -48,26 +48,25 @@ def index():
 @bp.get("/<conversation_id>/<turn_id>")
 @requires("viewer")
 def turn(conversation_id: str, turn_id: str):
-    doc = _turn_or_404(conversation_id, turn_id)
-    return _turn_page(doc, {}, [], 200)
+    return _turn_page(_turn_or_404(conversation_id, turn_id), {}, [], 200)
 
 
 @bp.post("/<conversation_id>/<turn_id>")
 @requires("editor")
 def act(conversation_id: str, turn_id: str):
     svc = services()
-    doc = _turn_or_404(conversation_id, turn_id)
+    turn = _turn_or_404(conversation_id, turn_id)
     action = request.form.get("action", "")
     if action not in ACTIONS:
         abort(400, f"unknown action {action!r}: relabel, out_of_scope or dismiss")
-    if doc.get("review"):
-        return _already(doc["review"])
-    intent, example, problems = _decide(action, doc)
+    if turn.review:
+        return _already(turn.review)
+    intent, example, problems = _decide(action, turn)
     if problems:
-        return _turn_page(doc, request.form, problems, 400)
+        return _turn_page(turn, request.form, problems, 400)
     mark = turnlog.review_mark(action, g.user.name, intent, example)
     try:
-        claimed = turnlog.mark_reviewed(svc.documents["turns"], doc, mark)
+        claimed = svc.turns.mark_reviewed(turn, mark)
     except turnlog.AlreadyReviewed as e:
         return _already(e.review)
     except turnlog.TurnGone:
@@ -76,10 +75,10 @@ def act(conversation_id: str, turn_id: str):
         try:
             svc.catalogue.add_example(intent, example, g.user.name)
         except Invalid as e:
-            turnlog.unmark(svc.documents["turns"], claimed, mark)
-            return _turn_page(doc, request.form, e.problems, 400)
+            svc.turns.unmark(claimed, mark)
+            return _turn_page(turn, request.form, e.problems, 400)
         except Exception:
-            turnlog.unmark(svc.documents["turns"], claimed, mark)
+            svc.turns.unmark(claimed, mark)
             raise
     svc.audit.record(g.user.name, f"review.{action}", f"turn {conversation_id}/{turn_id}",
                      {"intent": intent, "example": example} if intent else {})
@@ -87,13 +86,13 @@ def act(conversation_id: str, turn_id: str):
     return redirect(_next())
 
 
-def _decide(action: str, doc: Doc) -> tuple[str | None, str | None, list[str]]:
+def _decide(action: str, turn: TurnRecord) -> tuple[str | None, str | None, list[str]]:
     """The intent and the example an action adds (none for dismiss), or why it cannot."""
     if action == "dismiss":
         return None, None, []
     svc = services()
     raw = request.form.get("example")
-    raw = (raw if raw is not None else turnlog.shape(doc)["annotated"]).strip()
+    raw = (raw if raw is not None else turnlog.shape(turn)["annotated"]).strip()
     if len(raw) > MAX_EXAMPLE_CHARS:
         return None, None, [f"the example is longer than {MAX_EXAMPLE_CHARS} characters"]
     if action == "out_of_scope":
@@ -114,17 +113,17 @@ def _intents() -> list[str]:
     return [i["name"] for i in services().catalogue.all("intent")]
 
 
-def _turn_or_404(conversation_id: str, turn_id: str) -> Doc:
-    doc = None
-    if turnlog.valid_id(conversation_id) and turnlog.valid_id(turn_id):
-        doc = services().documents["turns"].get(conversation_id, turn_id)
-    if doc is None:
+def _turn_or_404(conversation_id: str, turn_id: str) -> TurnRecord:
+    turn = None
+    if valid_id(conversation_id) and valid_id(turn_id):
+        turn = services().turns.get(conversation_id, turn_id)
+    if turn is None:
         abort(404, "There is no such turn in the log.")
-    return doc
+    return turn
 
 
-def _turn_page(doc: Doc, form, problems: list[str], status: int):
-    shaped = turnlog.shape(doc, services().config.nlu_min_confidence)
+def _turn_page(turn: TurnRecord, form, problems: list[str], status: int):
+    shaped = turnlog.shape(turn, services().settings.nlu_min_confidence)
     values = {"intent": form.get("intent", shaped["intent"] or ""),
               "example": form.get("example", shaped["annotated"])}
     return render_template("review/turn.html", turn=shaped, intents=_intents(), values=values,

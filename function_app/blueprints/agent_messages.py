@@ -12,16 +12,16 @@ import logging
 import azure.functions as func
 
 from core import steps
-from core.envelope import MAX_TEXT_CHARS, Envelope, check_id
-from core.errors import PermanentError, SwitchboardError
 from core.http import BadRequest, error, json_object, json_response, raw_body
 from core.queues import TURNS_OUTGOING
 from core.settings import get_settings
 from core.wiring import get_deps
+from switchboard.envelope import MAX_TEXT_CHARS, Envelope, check_id
+from switchboard.errors import PermanentError, SwitchboardError
+from switchboard.turns import AGENT, SENDBIRD
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
-AGENT_BRANCH = "agent"
 MAX_AGENT_NAME = 100
 
 
@@ -65,10 +65,10 @@ def agent_message(req: func.HttpRequest, outgoing: func.Out[str]) -> func.HttpRe
         return error(404, f"no conversation {conversation_id}")
     if not conversation.handoff:
         return error(409, f"conversation {conversation_id} is not handed off to an agent: the bot answers it")
-    channel_data = {"channel_url": conversation_id} if conversation.channel == "sendbird" else {}
+    channel_data = {"channel_url": conversation_id} if conversation.channel == SENDBIRD else {}
     envelope = Envelope(turn_id=turn_id, channel=conversation.channel, conversation_id=conversation_id,
                         user_id=conversation.user_id, text="", channel_data={**channel_data, "agent": agent},
-                        branch=AGENT_BRANCH, reply=text)
+                        branch=AGENT, reply=text)
     outgoing.set(steps.accept(envelope, "agent_message"))
     log.info("agent %s answered conversation %s (turn %s)", agent, conversation_id, turn_id)
     return json_response(202, {"conversation_id": conversation_id, "turn_id": turn_id})

@@ -3,12 +3,12 @@ import hmac
 
 import azure.functions as func
 
-from core.wiring import get_deps
-from core.envelope import check_id
-from core.errors import PermanentError
 from core.http import error, json_response
 from core.settings import get_settings
 from core.stores import Unchanged, update_conversation
+from core.wiring import get_deps
+from switchboard.envelope import check_id
+from switchboard.errors import PermanentError
 
 bp = func.Blueprint()
 

@@ -2,8 +2,8 @@
 import azure.functions as func
 
 from core import steps
-from core.wiring import get_deps
 from core.queues import TURNS_OUTGOING
+from core.wiring import get_deps
 
 bp = func.Blueprint()
 

@@ -4,10 +4,10 @@ import logging
 import azure.functions as func
 
 from core import sendbird, steps
-from core.errors import PermanentError
 from core.http import BadRequest, error, json_object, json_response, raw_body
 from core.queues import TURNS_INCOMING
 from core.settings import get_settings
+from switchboard.errors import PermanentError
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

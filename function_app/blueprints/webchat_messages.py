@@ -10,12 +10,13 @@ import uuid
 import azure.functions as func
 
 from core import steps
-from core.envelope import MAX_TEXT_CHARS, Envelope, check_id
-from core.errors import PermanentError
 from core.http import BadRequest, error, json_object, json_response, raw_body
 from core.queues import TURNS_INCOMING
 from core.webchat import Refused
 from core.wiring import get_deps
+from switchboard.envelope import MAX_TEXT_CHARS, Envelope, check_id
+from switchboard.errors import PermanentError
+from switchboard.turns import WEBCHAT
 
 bp = func.Blueprint()
 
@@ -34,7 +35,7 @@ def _envelope(data: dict) -> Envelope:
         message_id = check_id("'message_id'", data.get("message_id") or uuid.uuid4().hex)
     except PermanentError as e:
         raise BadRequest(400, str(e)) from e
-    return Envelope(turn_id=f"webchat:{conversation_id}:{message_id}", channel="webchat",
+    return Envelope(turn_id=f"{WEBCHAT}:{conversation_id}:{message_id}", channel=WEBCHAT,
                     conversation_id=conversation_id, user_id=f"web:{conversation_id}", text=text)
 
 

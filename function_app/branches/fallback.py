@@ -1,7 +1,8 @@
 """fallback: the bot did not understand; after 2 in a row it offers a person."""
-from core.catalogue import Template
 from core.conversation import Conversation, Outcome, Pending
 from core.ports import Services, Turn
+from switchboard.templates import Template
+from switchboard.turns import HUMAN_HANDOFF
 
 BRANCH = "fallback"
 OFFER_AFTER = 2
@@ -14,5 +15,5 @@ REPLIES = {
 
 def handle(turn: Turn, conversation: Conversation, services: Services) -> Outcome:
     if conversation.fallback_count + 1 >= OFFER_AFTER:
-        return Outcome(reply=services.replies.text("offer"), ask=Pending("human_handoff", "confirm"), fallback=True)
+        return Outcome(reply=services.replies.text("offer"), ask=Pending(HUMAN_HANDOFF, "confirm"), fallback=True)
     return Outcome(reply=services.replies.text("sorry"), fallback=True)

@@ -1,7 +1,7 @@
 """goodbye: answers both goodbyes and thanks, and forgets any question left open."""
-from core.catalogue import Template
 from core.conversation import Conversation, Outcome
 from core.ports import Services, Turn
+from switchboard.templates import Template
 
 BRANCH = "goodbye"
 REPLIES = {

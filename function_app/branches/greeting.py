@@ -1,7 +1,7 @@
 """greeting: say hello and what the bot can do."""
-from core.catalogue import Template
 from core.conversation import Conversation, Outcome
 from core.ports import Services, Turn
+from switchboard.templates import Template
 
 BRANCH = "greeting"
 REPLIES = {

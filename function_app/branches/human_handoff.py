@@ -3,11 +3,12 @@
 Also answers the fallback branch's offer ("shall I connect you with a person?"), which arrives here
 as the pending slot `confirm`.
 """
-from core.catalogue import Template
 from core.conversation import Conversation, Outcome
 from core.ports import Services, Turn
+from switchboard.templates import Template
+from switchboard.turns import HUMAN_HANDOFF
 
-BRANCH = "human_handoff"
+BRANCH = HUMAN_HANDOFF
 CONFIRM_SLOT = "confirm"
 REPLIES = {
     "handing_off": Template("I'm connecting you with a colleague; they will reply here shortly."),

@@ -1,9 +1,9 @@
 """order_status: needs an order id; asks for it when missing and takes it from the next message."""
 import re
 
-from core.catalogue import Template
 from core.conversation import Conversation, Outcome, Pending
 from core.ports import Services, Turn
+from switchboard.templates import Template
 
 BRANCH = "order_status"
 SLOT = "order_id"

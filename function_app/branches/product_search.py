@@ -1,7 +1,7 @@
 """product_search: product, brand and colour entities go to the shop's search; the top 3 come back."""
-from core.catalogue import Template
 from core.conversation import Conversation, Outcome, Pending
 from core.ports import Product, Services, Turn
+from switchboard.templates import Template
 
 BRANCH = "product_search"
 TOP = 3

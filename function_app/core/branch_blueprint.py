@@ -1,7 +1,5 @@
 """The Blueprint of one intent branch: a queue trigger on `intent-<branch>` running the branch's logic,
 with the reply written to `turns-outgoing` through a queue output binding."""
-from types import ModuleType
-
 import azure.functions as func
 
 from core import steps
@@ -9,7 +7,7 @@ from core.queues import MAX_DEQUEUE_COUNT, TURNS_OUTGOING, queue_for
 from core.wiring import get_deps
 
 
-def branch_blueprint(logic: ModuleType) -> func.Blueprint:
+def branch_blueprint(logic: steps.Branch) -> func.Blueprint:
     """`logic` is the branch's pure module: `BRANCH` (its name), `REPLIES` and `handle(turn,
     conversation, services)`."""
     bp = func.Blueprint()

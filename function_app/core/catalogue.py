@@ -1,56 +1,26 @@
 """The bot's words as data: the route of each intent and the reply templates of each branch, which
-admins edit in the admin site and the function app reads through the `CatalogueSource` port.
+admins edit in the admin site and the function app reads through the `CatalogueReader` port.
 
 Pure. A branch declares its replies with their defaults (`REPLIES = {"hello": Template("Hi!")}`)
 and gets, per turn, a `Replies` that prefers what the catalogue says. A template may name the
-values its branch fills in (`{order_id}`), and nothing else: `template_problems` says why a text
-cannot be used, so the admin site refuses it at save time and the function app ignores it at load.
+values its branch fills in (`{order_id}`), and nothing else: `switchboard.templates.template_problems`
+says why a text cannot be used, so the admin site refuses it at save time and the function app
+ignores it at load.
 `CachedCatalogue` keeps the bot answering when the catalogue cannot be read: the copy it has, and at
 first start the code's defaults.
 """
 from __future__ import annotations
 
 import logging
-import string
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Collection, Mapping
+
+from switchboard.templates import Template, template_problems
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 5.0  # an edit is live within this (and the time to read the catalogue)
-MAX_TEMPLATE_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class Template:
-    """A reply's default text and the values (`slots`) its branch fills in."""
-    text: str
-    slots: tuple[str, ...] = ()
-
-
-def template_problems(text: str, slots: Collection[str]) -> list[str]:
-    """Why `text` cannot be a template whose branch fills in `slots` (empty: it can)."""
-    if not isinstance(text, str) or not text.strip():
-        return ["the reply is empty"]
-    if len(text) > MAX_TEMPLATE_CHARS:
-        return [f"the reply has {len(text)} characters; the limit is {MAX_TEMPLATE_CHARS}"]
-    try:
-        parts = list(string.Formatter().parse(text))
-    except ValueError as e:
-        return [f"braces do not pair up ({e}); write {{{{ and }}}} for a literal brace"]
-    problems = []
-    for _, name, spec, conversion in parts:
-        if name is None:
-            continue
-        if not name.isidentifier():
-            problems.append(f"{{{name}}} is not a slot name" if name else "{} names no slot")
-        elif name not in slots:
-            known = ", ".join(f"{{{s}}}" for s in slots) or "none"
-            problems.append(f"unknown slot {{{name}}} (this reply knows {known})")
-        elif spec or conversion:
-            problems.append(f"{{{name}}} takes no format or conversion")
-    return problems
 
 
 class Replies:

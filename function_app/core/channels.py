@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import httpx
 
-from core.clients import RetryPolicy, retrying
-from core.envelope import Envelope
-from core.errors import PermanentError, SwitchboardError, TransientError, is_transient_status
+from switchboard.envelope import Envelope
+from switchboard.errors import PermanentError, SwitchboardError, TransientError, is_transient_status
+from switchboard.retry import RetryPolicy, retrying
 
 RATE_LIMIT_EXCEEDED = 500910
 HINTS = {  # the codes an operator fixes in the settings or in SendBird's dashboard
@@ -67,7 +67,7 @@ def failure(response: httpx.Response) -> SwitchboardError | None:
             reason += f" ({HINTS[code]})"
     else:
         transient = is_transient_status(response.status_code)
-        reason = response.text[:300]
+        reason = response.reason_phrase or "no reason given"
     error = TransientError if transient else PermanentError
     return error(f"SendBird answered HTTP {response.status_code}, {reason}")
 

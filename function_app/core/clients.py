@@ -3,70 +3,25 @@
 Timeouts, connection errors, 5xx, 408 and 429 are retried a few times within the step; if they
 persist the step raises TransientError and the queue delivers the message again later. Any other
 answer that is not a success (a 400, a wrong key's 401) is a PermanentError naming the service,
-the status and what it said: the turn cannot be answered as asked, whatever is retried.
+the status and its reason phrase: the turn cannot be answered as asked, whatever is retried. An
+answer's body is never kept: it may quote what the customer asked (the turn log and the logs keep
+the error's text).
 """
 from __future__ import annotations
 
-import logging
-import random
-import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
-from core.errors import PermanentError, SwitchboardError, TransientError, is_transient_status
 from core.ports import Answer, Order, Product
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 3
-    backoff: float = 0.1  # seconds before the 2nd attempt; doubled each time, with jitter
-    max_wait: float = 2.0  # a Retry-After longer than this is left to the queue's own retry
-
-    def wait(self, attempt: int, retry_after: str | None = None) -> float:
-        if retry_after:
-            try:
-                return float(retry_after)
-            except ValueError:
-                pass
-        return self.backoff * (2 ** attempt) * random.uniform(0.5, 1.0)
-
-
-def retrying(client: httpx.Client, method: str, url: str, policy: RetryPolicy,
-             retry_after_header: str = "Retry-After",
-             transient: Callable[[httpx.Response], bool] = lambda r: is_transient_status(r.status_code),
-             **kwargs: Any) -> httpx.Response:
-    """Send, retrying transient failures within the policy. Returns the first answer that is not
-    transient, or the last transient one when the attempts (or the time to wait) run out; raises
-    TransientError when no answer came at all."""
-    for attempt in range(policy.attempts):
-        response = None
-        try:
-            response = client.request(method, url, **kwargs)
-        except (httpx.TimeoutException, httpx.TransportError) as e:
-            problem, wait = f"{type(e).__name__}: {e}", policy.wait(attempt)
-        else:
-            if not transient(response):
-                return response
-            problem = f"HTTP {response.status_code}"
-            wait = policy.wait(attempt, response.headers.get(retry_after_header))
-        if attempt + 1 == policy.attempts or wait > policy.max_wait:
-            break
-        log.info("retrying %s %s in %.2fs after %s", method, url, wait, problem)
-        time.sleep(wait)
-    if response is not None:
-        return response
-    raise TransientError(f"{method} {url} failed after {attempt + 1} attempt(s): {problem}")
+from switchboard.errors import PermanentError, SwitchboardError, TransientError, is_transient_status
+from switchboard.retry import RetryPolicy, retrying
 
 
 def failed(service: str, response: httpx.Response) -> SwitchboardError:
     """An answer that is not a success, as the pipeline's error: transient or permanent by status."""
     error = TransientError if is_transient_status(response.status_code) else PermanentError
-    return error(f"{service} answered {response.status_code}: {response.text[:200]}")
+    return error(f"{service} answered {response.status_code} {response.reason_phrase}".rstrip())
 
 
 class NluClient:

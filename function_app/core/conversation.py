@@ -37,7 +37,7 @@ class Outcome:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Outcome":
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
         ask = data.get("ask")
         return cls(**{**data, "ask": Pending(**ask) if ask else None})
 
@@ -92,7 +92,7 @@ class Conversation:
         return doc
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> "Conversation":
+    def from_doc(cls, doc: dict[str, Any]) -> Conversation:
         known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
         pending = known.get("pending")
         known["pending"] = Pending(**pending) if pending else None

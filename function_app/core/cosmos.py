@@ -1,88 +1,33 @@
 """Cosmos DB adapters: conversations (one document each, ETag-guarded), the turn log, the outbox, and
-the catalogue's routes and replies (which the admin site writes).
-
-Every SDK error is translated into the pipeline's own: throttling (429), timeouts, 449 and 5xx, and
-calls that got no answer at all, are transient; any other refusal (a bad request, a wrong key, a
-document over the size limit) is permanent.
+the catalogue's routes and replies (which the admin site writes). The containers, their partition
+keys and the translation of the SDK's errors are `switchboard.cosmos`'s.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator
+from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError
-from azure.cosmos import CosmosClient, PartitionKey, exceptions
+from azure.cosmos import exceptions
 
 from core.catalogue import Catalogue
-from core.connections import cosmos_credential
 from core.conversation import Conversation
-from core.envelope import Envelope
-from core.errors import ConflictError, PermanentError, TransientError, is_transient_status
-from core.stores import turn_document
 from core.transport import azure_transport
-
-CONVERSATIONS, TURNS, OUTBOX = "conversations", "turns", "outbox"
-CATALOGUE = "catalogue"  # partitioned by /kind: "intent", "replies", "entity", "qna", ... (admin_site)
-
-
-@contextlib.contextmanager
-def translated(what: str) -> Iterator[None]:
-    """Cosmos DB's and azure-core's errors as TransientError or PermanentError, naming `what`."""
-    try:
-        yield
-    except AzureError as e:
-        status = getattr(e, "status_code", None)
-        error = TransientError if is_transient_status(status) else PermanentError
-        answer = f"answered {status}" if status is not None else "did not answer"
-        raise error(f"Cosmos DB {answer} to {what}: {getattr(e, 'reason', None) or type(e).__name__}") from e
+from switchboard.cosmos import CATALOGUE, CONVERSATIONS, OUTBOX, TURNS, container, open_database, read, translated
+from switchboard.envelope import Envelope
+from switchboard.errors import ConflictError
+from switchboard.turns import TurnRecord
 
 
 class CosmosStores:
-    """Opens the database and its three containers (creating them if missing) once per worker."""
+    """Opens the database and its containers (creating them if missing) once per worker."""
 
     def __init__(self, endpoint: str, key: str, database: str, transport: str = "fast") -> None:
-        # Endpoint discovery off: the configured endpoint is the one to write to (single-region
-        # writes); it also keeps the local stand-in, which advertises https endpoints, on plain HTTP.
         with translated(f"opening database {database}"):  # the client reads the account at once
-            db = open_database(endpoint, key, database, transport)
-            self.conversations = CosmosConversationStore(_container(db, CONVERSATIONS, "/id"))
-            self.turns = CosmosTurnLog(_container(db, TURNS, "/conversation_id"))
-            self.outbox = CosmosOutbox(_container(db, OUTBOX, "/conversation_id"))
-            self.catalogue = CosmosCatalogue(_container(db, CATALOGUE, "/kind"))
-
-
-def open_database(endpoint: str, key: str, database: str, transport: str = "fast"):
-    """The database (created if missing, where the credential may): with its key, or with Entra ID
-    when `key` is empty (on Azure the template creates the database and containers, which the data
-    plane's roles cannot)."""
-    client = CosmosClient(endpoint, cosmos_credential(key), enable_endpoint_discovery=False, connection_timeout=5,
-                          transport=azure_transport(transport))
-    return _created(lambda: client.create_database_if_not_exists(database),
-                    lambda: client.get_database_client(database))
-
-
-def _created(create, existing):
-    """`*_if_not_exists` reads, then creates: another worker or instance starting at the same moment
-    can create it in between, and the create then answers 409. It exists either way."""
-    try:
-        return create()
-    except exceptions.CosmosResourceExistsError:
-        return existing()
-
-
-def _container(db, name: str, partition_key: str):
-    return _created(lambda: db.create_container_if_not_exists(name, PartitionKey(partition_key)),
-                    lambda: db.get_container_client(name))
-
-
-def _read(container, item_id: str, partition: str, what: str) -> dict[str, Any] | None:
-    """A point read; None when there is no such document."""
-    with translated(what):
-        try:
-            return container.read_item(item_id, partition_key=partition)
-        except exceptions.CosmosResourceNotFoundError:
-            return None
+            db = open_database(endpoint, key, database, azure_transport(transport))
+            self.conversations = CosmosConversationStore(container(db, CONVERSATIONS))
+            self.turns = CosmosTurnLog(container(db, TURNS))
+            self.outbox = CosmosOutbox(container(db, OUTBOX))
+            self.catalogue = CosmosCatalogue(container(db, CATALOGUE))
 
 
 class CosmosConversationStore:
@@ -90,7 +35,7 @@ class CosmosConversationStore:
         self._c = container
 
     def load(self, conversation_id: str) -> Conversation | None:
-        doc = _read(self._c, conversation_id, conversation_id, f"reading conversation {conversation_id}")
+        doc = read(self._c, conversation_id, conversation_id, f"reading conversation {conversation_id}")
         return Conversation.from_doc(doc) if doc is not None else None
 
     def save(self, conversation: Conversation) -> Conversation:
@@ -113,10 +58,10 @@ class CosmosTurnLog:
 
     def record(self, envelope: Envelope, status: str) -> None:
         with translated(f"logging turn {envelope.turn_id}"):
-            self._c.upsert_item(turn_document(envelope, status))
+            self._c.upsert_item(TurnRecord.from_envelope(envelope, status).to_doc())
 
     def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
-        return _read(self._c, turn_id, conversation_id, f"reading turn {turn_id}")
+        return read(self._c, turn_id, conversation_id, f"reading turn {turn_id}")
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         # The stand-in lacks OFFSET/LIMIT; TOP and ORDER BY work on both.
@@ -130,7 +75,7 @@ class CosmosOutbox:
         self._c = container
 
     def get(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
-        return _read(self._c, turn_id, conversation_id, f"reading the reply to turn {turn_id}")
+        return read(self._c, turn_id, conversation_id, f"reading the reply to turn {turn_id}")
 
     def put(self, message: dict[str, Any]) -> None:
         with translated(f"keeping the reply to turn {message['id']}"):

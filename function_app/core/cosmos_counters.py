@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 
 from azure.core import MatchConditions
-from azure.cosmos import PartitionKey, exceptions
+from azure.cosmos import exceptions
 
-from core.cosmos import _created, _read, open_database, translated
-from core.errors import ConflictError
+from core.transport import azure_transport
+from switchboard.cosmos import COUNTERS, container, open_database, read, translated
+from switchboard.errors import ConflictError
 
-COUNTERS = "ratelimits"  # partitioned by /id: one key per document
 ATTEMPTS = 8
 
 
@@ -25,18 +25,15 @@ class CosmosCounters:
         self._c = container
 
     @classmethod
-    def open(cls, endpoint: str, key: str, database: str, transport: str = "fast") -> "CosmosCounters":
+    def open(cls, endpoint: str, key: str, database: str, transport: str = "fast") -> CosmosCounters:
         """Opens the database and the container (creating them if missing; TTL on, per document)."""
         with translated(f"opening database {database}"):
-            db = open_database(endpoint, key, database, transport)
-            container = _created(
-                lambda: db.create_container_if_not_exists(COUNTERS, PartitionKey("/id"), default_ttl=-1),
-                lambda: db.get_container_client(COUNTERS))
-        return cls(container)
+            db = open_database(endpoint, key, database, azure_transport(transport))
+            return cls(container(db, COUNTERS, default_ttl=-1))
 
     def take(self, key: str, window: float, limit: int, seconds: float) -> bool:
         for _ in range(ATTEMPTS):
-            doc = _read(self._c, key, key, f"reading rate count {key}")
+            doc = read(self._c, key, key, f"reading rate count {key}")
             count = doc["count"] if doc is not None and doc.get("window") == window else 0
             if count >= limit:
                 return False

@@ -6,14 +6,15 @@ import copy
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from core.catalogue import Catalogue
 from core.conversation import Conversation
-from core.envelope import Envelope
-from core.errors import ConflictError
 from core.ports import Answer, Order, Product
-from core.stores import turn_document
+from switchboard.envelope import Envelope
+from switchboard.errors import ConflictError
+from switchboard.turns import TurnRecord
 
 
 class MemoryConversationStore:
@@ -45,7 +46,7 @@ class MemoryTurnLog:
         self._lock = threading.Lock()
 
     def record(self, envelope: Envelope, status: str) -> None:
-        doc = copy.deepcopy(turn_document(envelope, status))
+        doc = copy.deepcopy(TurnRecord.from_envelope(envelope, status).to_doc())
         with self._lock:
             self.turns[(envelope.conversation_id, envelope.turn_id)] = doc
 
@@ -94,7 +95,7 @@ class MemoryQueues:
 class MemoryShop:
     """The shop's search and orders; `failures` are raised, one per call, before answering."""
 
-    def __init__(self, products: list[Product] = (), orders: list[Order] = ()) -> None:
+    def __init__(self, products: Iterable[Product] = (), orders: Iterable[Order] = ()) -> None:
         self.products, self.orders = list(products), {o.order_id: o for o in orders}
         self.searches: list[dict[str, Any]] = []
         self.failures: list[Exception] = []

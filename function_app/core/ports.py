@@ -14,7 +14,7 @@ from core.catalogue import Catalogue, Replies
 
 if TYPE_CHECKING:
     from core.conversation import Conversation
-    from core.envelope import Envelope
+    from switchboard.envelope import Envelope
 
 
 # ---- plain data --------------------------------------------------------------------------------
@@ -61,10 +61,10 @@ class Turn:
         return next((e.value for e in self.entities if e.entity == name), None)
 
     @classmethod
-    def from_nlu(cls, turn_id: str, text: str, nlu: dict[str, Any] | None) -> "Turn":
+    def from_nlu(cls, turn_id: str, text: str, nlu: dict[str, Any] | None) -> Turn:
         if not nlu:
             return cls(turn_id, text)
-        intent = nlu.get("intent") or {}
+        intent: dict[str, Any] = nlu.get("intent") or {}
         return cls(
             turn_id, text, intent.get("name"), float(intent.get("confidence") or 0.0),
             bool(nlu.get("out_of_scope")),
@@ -98,6 +98,7 @@ class Services:
 class CatalogueReader(Protocol):
     def load(self) -> Catalogue:
         """The routes and reply templates admins set, as stored (`core.catalogue.usable` filters)."""
+        ...
 
 
 class Nlu(Protocol):
@@ -120,6 +121,7 @@ class ConversationStore(Protocol):
     def save(self, conversation: Conversation) -> Conversation:
         """Create (etag None) or replace if the ETag still matches; ConflictError otherwise.
         Returns the conversation as stored, with its new ETag."""
+        ...
 
 
 class TurnLog(Protocol):
@@ -132,6 +134,7 @@ class TurnLog(Protocol):
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` turns, newest first."""
+        ...
 
 
 class Outbox(Protocol):
@@ -143,3 +146,4 @@ class Outbox(Protocol):
 
     def after(self, conversation_id: str, after: float) -> list[dict[str, Any]]:
         """The conversation's replies created after `after` (epoch ms), oldest first."""
+        ...

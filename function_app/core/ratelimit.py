@@ -25,6 +25,7 @@ class Counters(Protocol):
         nothing written) when not. A later window starts from 0. ConflictError when the count kept
         changing under it (many uses of one key at the same moment); TransientError when the store
         did not answer."""
+        ...
 
 
 def window_start(now: float, seconds: float) -> float:

@@ -6,26 +6,26 @@ plus its Blueprint file; its queue is `core.queues.queue_for(branch)`.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from core.conversation import Conversation
 from core.ports import Turn
+from switchboard.turns import FALLBACK, HUMAN_HANDOFF
 
 FAQ = "faq"
-FALLBACK = "fallback"
 
 ROUTES: dict[str, str] = {
     "greeting": "greeting",
     "goodbye": "goodbye",
     "thanks": "goodbye",
     "order_status": "order_status",
-    "cancel_order": "human_handoff",
+    "cancel_order": HUMAN_HANDOFF,
     "product_search": "product_search",
     "payment_methods": FAQ,
     "returns_policy": FAQ,
     "shipping_info": FAQ,
     "store_hours": FAQ,
-    "human_handoff": "human_handoff",
+    "human_handoff": HUMAN_HANDOFF,
     "affirm": FALLBACK,
     "deny": FALLBACK,
 }

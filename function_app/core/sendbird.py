@@ -11,8 +11,9 @@ import hashlib
 import hmac
 from typing import Any
 
-from core.envelope import Envelope, check_id
-from core.errors import PermanentError
+from switchboard.envelope import Envelope, check_id
+from switchboard.errors import PermanentError
+from switchboard.turns import SENDBIRD
 
 MESSAGE_SEND = "group_channel:message_send"
 
@@ -62,7 +63,7 @@ def to_envelope(event: dict[str, Any], bot_user_id: str) -> Envelope | str:
     check_id("channel.channel_url", channel_url)
     check_id("sender.user_id", sender)
     return Envelope(
-        turn_id=check_id("turn id", f"sendbird:{message_id}"), channel="sendbird",
+        turn_id=check_id("turn id", f"{SENDBIRD}:{message_id}"), channel=SENDBIRD,
         conversation_id=channel_url, user_id=sender, text=text,
         channel_data={"channel_url": channel_url,
                       "members": [m.get("user_id") for m in _list(event.get("members")) if isinstance(m, dict)]},

@@ -4,18 +4,23 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, fields
-from urllib.parse import urlparse
 
-from core.connections import QueueAccount, cosmos_key_problem, queue_account_from_env
-from core.errors import SettingsError
-
+from switchboard.connections import (
+    STORAGE_SETTING,
+    StorageAccount,
+    cosmos_key_problem,
+    describe_missing,
+    storage_from_env,
+)
+from switchboard.errors import SettingsError
+from switchboard.settings import parse_value
 
 LOCAL_WEBCHAT_TOKEN_SECRET = "local-webchat-token-secret-not-for-azure"
 
 
 @dataclass(frozen=True)
 class Settings:
-    storage: QueueAccount  # AzureWebJobsStorage: a connection string, or __accountName and Entra ID
+    storage: StorageAccount  # AzureWebJobsStorage: a connection string, or __accountName and Entra ID
     cosmos_endpoint: str
     cosmos_database: str
     nlu_url: str
@@ -45,16 +50,15 @@ class Settings:
     webchat_trusted_proxies: int = 1  # X-Forwarded-For hops to trust (1: Azure's front end)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Read every setting at once and report all problems together, naming each setting."""
         env = dict(os.environ if env is None else env)
         values, problems = {}, []
         try:
-            values["storage"] = queue_account_from_env(env, STORAGE_SETTING)
+            values["storage"] = storage_from_env(env, STORAGE_SETTING)
             if values["storage"] is None:
-                problems.append(f"{STORAGE_SETTING} is not set (a connection string, or "
-                                f"{STORAGE_SETTING}__accountName for an account reached with Entra ID)")
-        except ValueError as e:
+                problems.append(describe_missing(STORAGE_SETTING))
+        except SettingsError as e:
             problems.append(str(e))
         for field in fields(cls):
             if field.name == "storage":
@@ -66,7 +70,8 @@ class Settings:
                     problems.append(f"{name} is not set")
                 continue
             try:
-                values[field.name] = parse_value(field.name, field.type, raw)
+                # field.type is the annotation's text: annotations are postponed here
+                values[field.name] = parse_value(field.name, str(field.type), raw, CHOICES.get(field.name, ()))
             except ValueError as e:
                 problems.append(f"{name}: {e}")
         problems += _webchat_secret_problems(env, values.get("webchat_token_secret"))
@@ -93,9 +98,9 @@ def _webchat_secret_problems(env: dict[str, str], secret: str | None) -> list[st
     return []
 
 
-STORAGE_SETTING = "AzureWebJobsStorage"
 OPTIONAL = {"cosmos_key", "appinsights_connection", "sdk_transport", "webchat_token_secret",
-            "webchat_messages_per_conversation", "webchat_messages_per_address", "webchat_conversations_per_address", "webchat_limit_window_seconds",
+            "webchat_messages_per_conversation", "webchat_messages_per_address", "webchat_conversations_per_address",
+            "webchat_limit_window_seconds",
             "webchat_trusted_proxies"}
 CHOICES = {"sdk_transport": ("fast", "azure-core")}
 
@@ -126,31 +131,3 @@ ENV_NAMES = {
     "webchat_limit_window_seconds": "WEBCHAT_LIMIT_WINDOW_SECONDS",
     "webchat_trusted_proxies": "WEBCHAT_TRUSTED_PROXIES",
 }
-
-
-def parse_value(name: str, kind: str, raw: str):
-    """A setting's text as its value, by its type and name (a number is not negative, a window is
-    longer than 0, a confidence is at most 1, a URL or endpoint is http(s)); ValueError says what is
-    wrong. The admin site reads its settings with it too."""
-    if name in CHOICES and raw not in CHOICES[name]:
-        raise ValueError(f"choose one of {', '.join(CHOICES[name])}, got {raw!r}")
-    if kind == "int":
-        whole = int(raw)
-        if whole < 0:
-            raise ValueError(f"must not be negative, got {raw}")
-        return whole
-    if kind == "float":
-        value = float(raw)
-        if value < 0:
-            raise ValueError(f"must not be negative, got {raw}")
-        if name.endswith("confidence") and value > 1:
-            raise ValueError(f"a confidence is between 0 and 1, got {raw}")
-        if name.endswith("window_seconds") and value == 0:
-            raise ValueError("a window must be longer than 0 seconds")
-        return value
-    if name.endswith(("_url", "_endpoint")):
-        parsed = urlparse(raw)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"not an http(s) URL: {raw!r}")
-        return raw.rstrip("/")
-    return raw

@@ -19,26 +19,32 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from core import telemetry
-from core.catalogue import Replies, Template
+from core.catalogue import Replies
 from core.conversation import Conversation, Outcome
 from core.deps import Deps
-from core.envelope import MAX_TEXT_CHARS, Envelope, now_ms
-from core.errors import PermanentError, SwitchboardError, TransientError
 from core.ports import Services, Turn
 from core.queues import MAX_DEQUEUE_COUNT, TURNS_OUTGOING, poison_queue, queue_for
 from core.routing import route
 from core.stores import Unchanged, update_conversation
+from switchboard import turns
+from switchboard.envelope import MAX_TEXT_CHARS, Envelope, now_ms
+from switchboard.errors import PermanentError, SwitchboardError, TransientError
+from switchboard.templates import Template
 
 log = logging.getLogger(__name__)
 
 
 class Branch(Protocol):
-    """A branch's pure module (branches/<name>.py)."""
-    BRANCH: str
-    REPLIES: Mapping[str, Template]
+    """A branch's pure module (branches/<name>.py); its names are read, never assigned."""
+    @property
+    def BRANCH(self) -> str: ...
+
+    @property
+    def REPLIES(self) -> Mapping[str, Template]: ...
 
     def handle(self, turn: Turn, conversation: Conversation, services: Services) -> Outcome: ...
 
@@ -89,7 +95,7 @@ def understand(envelope: Envelope, deps: Deps) -> None:
         if branch:
             deps.queues.send(queue_for(branch), envelope.to_json())
         else:  # the turn ends here: log it (a routed turn is logged by the step that ends it)
-            deps.turn_log.record(envelope, "silent: handed off to an agent")
+            deps.turn_log.record(envelope, turns.SILENT)
 
 
 def run_branch(envelope: Envelope, deps: Deps, logic: Branch, last_attempt: bool = False) -> str | None:
@@ -133,7 +139,7 @@ def run_branch(envelope: Envelope, deps: Deps, logic: Branch, last_attempt: bool
         envelope.branch, envelope.reply, envelope.error = branch, outcome.reply, outcome.error
         if outcome.reply:
             return envelope.to_json()
-        deps.turn_log.record(envelope, "no reply")
+        deps.turn_log.record(envelope, turns.NO_REPLY)
         return None
 
 
@@ -156,7 +162,7 @@ def deliver(envelope: Envelope, deps: Deps) -> None:
         telemetry.delivered(span, envelope)
         deps.outbox.put({"id": envelope.turn_id, "conversation_id": envelope.conversation_id,
                          "channel": envelope.channel, "text": envelope.reply, "created": now_ms()})
-        deps.turn_log.record(envelope, "failed" if envelope.error else "delivered")
+        deps.turn_log.record(envelope, turns.FAILED if envelope.error else turns.DELIVERED)
 
 
 def handle_queue_message(body: bytes, queue: str, deps: Deps,
@@ -182,6 +188,6 @@ def _log_parked(envelope: Envelope, deps: Deps, reason: str) -> None:
     that the store behind it (perhaps the very thing that failed) may refuse."""
     envelope.error = reason
     try:
-        deps.turn_log.record(envelope, "parked")
+        deps.turn_log.record(envelope, turns.PARKED)
     except SwitchboardError as e:
         log.warning("turn %s: could not log the parking: %s", envelope.turn_id, e)

@@ -6,16 +6,16 @@ import threading
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-from core.connections import QueueAccount, as_queue_account
-from core.errors import PermanentError, TransientError, is_transient_status
 from core.transport import azure_transport
+from switchboard.connections import StorageAccount, storage_account
+from switchboard.errors import PermanentError, TransientError, is_transient_status
 
 
 class StorageQueues:
     """One QueueClient per queue, made on first use; a queue missing on first send is created."""
 
-    def __init__(self, connection: str | QueueAccount, transport: str = "fast") -> None:
-        self._account, self._transport = as_queue_account(connection), transport
+    def __init__(self, connection: str | StorageAccount, transport: str = "fast") -> None:
+        self._account, self._transport = storage_account(connection), transport
         self._clients: dict[str, QueueClient] = {}
         self._lock = threading.Lock()
 

@@ -1,15 +1,16 @@
-"""The optimistic-concurrency loop every conversation update goes through, and the turn log's
-document. Pure: the stores themselves are ports (`core.ports`)."""
+"""The optimistic-concurrency loop every conversation update goes through. Pure: the stores
+themselves are ports (`core.ports`); the turn log's document is `switchboard.turns.TurnRecord`."""
 from __future__ import annotations
 
 import random
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from core.conversation import Conversation
-from core.envelope import Envelope, now_ms
-from core.errors import ConflictError
 from core.ports import ConversationStore
+from switchboard.envelope import now_ms
+from switchboard.errors import ConflictError
 
 T = TypeVar("T")
 CONFLICT_ATTEMPTS = 20
@@ -40,15 +41,3 @@ def update_conversation(store: ConversationStore, new: Callable[[], Conversation
         except ConflictError:
             time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
     raise ConflictError(f"conversation {new().id} kept changing during {CONFLICT_ATTEMPTS} attempts")
-
-
-def turn_document(envelope: Envelope, status: str) -> dict[str, Any]:
-    """The turn log's document: `error` says why a turn failed (the customer was told, or it was
-    parked)."""
-    return {
-        "id": envelope.turn_id, "conversation_id": envelope.conversation_id, "status": status,
-        "channel": envelope.channel, "user_id": envelope.user_id, "text": envelope.text,
-        "received_at": envelope.received_at, "nlu": envelope.nlu, "branch": envelope.branch,
-        "reply": envelope.reply, "error": envelope.error, "timings": envelope.timings,
-        "updated_at": now_ms(),
-    }

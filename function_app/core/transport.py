@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import ssl
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import (ServiceRequestError, ServiceRequestTimeoutError, ServiceResponseError,
-                                   ServiceResponseTimeoutError)
+from azure.core.exceptions import (
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
 from azure.core.pipeline.transport import HttpResponse, HttpTransport, RequestsTransport
 from azure.core.rest import HttpRequest as RestHttpRequest
 from azure.core.utils import case_insensitive_dict
@@ -76,7 +80,7 @@ class HttpClientTransport(HttpTransport):
     def open(self) -> None:
         pass
 
-    def __enter__(self) -> "HttpClientTransport":
+    def __enter__(self) -> HttpClientTransport:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -115,12 +119,14 @@ class HttpClientTransport(HttpTransport):
                 connection.close()  # the server closed it while it was kept: once more, on a new one
                 connection = self._connect(key, connect_timeout)
                 response, data = _exchange(connection, read_timeout, request.method, target, body, request.headers)
-        except socket.timeout as e:
-            connection.close()
+        except TimeoutError as e:
+            if connection is not None:  # None: the connection itself timed out
+                connection.close()
             raise ServiceResponseTimeoutError(f"no answer from {url.netloc} within {read_timeout}s: {e}",
                                               error=e) from e
         except (OSError, http.client.HTTPException) as e:
-            connection.close()
+            if connection is not None:
+                connection.close()
             raise ServiceResponseError(f"{url.netloc}: {type(e).__name__}: {e}", error=e) from e
         if response.will_close:
             connection.close()
@@ -150,7 +156,7 @@ class HttpClientTransport(HttpTransport):
             else:
                 connection = http.client.HTTPConnection(netloc, timeout=timeout)
             connection.connect()
-        except socket.timeout as e:
+        except TimeoutError as e:
             raise ServiceRequestTimeoutError(f"could not connect to {netloc} within {timeout}s",
                                              error=e) from e
         except OSError as e:  # refused, unreachable, name not found, TLS handshake, CA bundle or cert file

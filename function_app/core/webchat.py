@@ -14,11 +14,11 @@ import ipaddress
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from core.errors import ConflictError, TransientError
 from core.ratelimit import Counters, Limit, take
+from switchboard.errors import ConflictError, TransientError
 
 log = logging.getLogger(__name__)
 

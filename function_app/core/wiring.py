@@ -20,6 +20,7 @@ from core.ratelimit import Limit
 from core.settings import Settings, get_settings
 from core.storage_queues import StorageQueues
 from core.webchat import WebchatGuard, WebchatLimits
+from switchboard.turns import SENDBIRD, WEBCHAT
 
 
 def build(settings: Settings) -> Deps:
@@ -34,9 +35,9 @@ def build(settings: Settings) -> Deps:
             qna=QnaClient(settings.qna_endpoint, settings.qna_api_key, settings.qna_project,
                           settings.qna_deployment),
             qna_min_confidence=settings.qna_min_confidence),
-        channels={"sendbird": SendBirdChannel(settings.sendbird_api_url, settings.sendbird_api_token,
+        channels={SENDBIRD: SendBirdChannel(settings.sendbird_api_url, settings.sendbird_api_token,
                                               settings.sendbird_bot_user_id),
-                  "webchat": WebchatChannel()},
+                  WEBCHAT: WebchatChannel()},
         catalogue=CachedCatalogue(stores.catalogue.load, branches.all_templates()),
         webchat=WebchatGuard(settings.webchat_token_secret,
                              CosmosCounters.open(settings.cosmos_endpoint, settings.cosmos_key,

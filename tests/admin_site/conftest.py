@@ -6,10 +6,10 @@ import pytest
 from argon2 import PasswordHasher
 
 from admin_site import create_app
-from admin_site.accounts import ROLES, THROTTLE, USERS, Accounts
+from admin_site.accounts import ROLES, Accounts
 from admin_site.services import build
-from adminclient import PASSWORD, Client, make_config
-
+from adminclient import PASSWORD, Client, make_settings
+from switchboard.cosmos import THROTTLE, USERS
 
 # Argon2 at its lowest cost: the tests check the behaviour, not the hash's strength (production keeps
 # argon2-cffi's defaults).
@@ -18,7 +18,7 @@ FAST_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 @pytest.fixture
 def services():
-    svc = build(make_config())
+    svc = build(make_settings())
     svc.accounts = Accounts(svc.documents[USERS], svc.documents[THROTTLE], hasher=FAST_HASH)
     for role in ROLES:
         svc.accounts.create(role, role, PASSWORD, by="test")  # a user named after each role

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from admin_site.auth import PUBLIC
 from helpers import ROOT
 
@@ -22,11 +24,11 @@ def test_login_then_pages_then_logout(client_as):
 
 def test_the_session_cookie_is_httponly_and_samesite_lax_and_secure_only_over_https(app, services):
     from admin_site import create_app
-    from adminclient import make_config
+    from adminclient import make_settings
 
     cookie = _login_cookie(app)
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
-    services.config = make_config(base_url="https://admin.example.com")
+    services.settings = make_settings(base_url="https://admin.example.com")
     assert "Secure" in _login_cookie(create_app(services=services))
 
 
@@ -93,6 +95,7 @@ def test_every_page_sends_a_content_security_policy_with_no_inline_script(client
     assert answer.headers["X-Frame-Options"] == "DENY"
 
 
+@pytest.mark.stack
 def test_create_user_reads_the_password_from_stdin_never_the_command_line(tmp_path):
     env = {**os.environ, "ADMIN_SECRET_KEY": "x" * 40, "COSMOS_ENDPOINT": "", "PYTHONPATH":
            os.pathsep.join([str(ROOT), str(ROOT / "function_app")])}

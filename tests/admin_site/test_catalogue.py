@@ -8,28 +8,32 @@ import pytest
 from azure.cosmos import CosmosClient
 
 from admin_site import catalogue as cat
-from admin_site.catalogue import CatalogueStore, Invalid
-from admin_site.documents import Conflict, CosmosDocuments, MemoryDocuments
+from admin_site.catalogue import CatalogueStore, Invalid, seed, to_dataset
+from admin_site.documents import CosmosDocuments, MemoryDocuments
 from core.routing import ROUTES
 from devstack.stack import COSMOS_KEY
 from helpers import DEMO_DATA, ROOT
 from nlu import dataset
+from switchboard import branches
+from switchboard.cosmos import CATALOGUE
+from switchboard.errors import ConflictError
 
 QNA = ROOT / "devstack" / "data" / "qna.json"
+BRANCHES = branches.load()
 
 
 @pytest.fixture(params=["memory", "cosmos"])
 def docs(request):
     if request.param == "memory":
-        return MemoryDocuments(cat.CATALOGUE, "/kind")
+        return MemoryDocuments(CATALOGUE, "/kind")
     client = CosmosClient(request.getfixturevalue("cosmos"), COSMOS_KEY, enable_endpoint_discovery=False)
     database = client.create_database_if_not_exists(f"catalogue-{uuid.uuid4().hex[:8]}")
-    return CosmosDocuments(database, cat.CATALOGUE, "/kind")
+    return CosmosDocuments(database, CATALOGUE, "/kind")
 
 
 @pytest.fixture
 def store(docs):
-    return CatalogueStore(docs)
+    return CatalogueStore(docs, BRANCHES)
 
 
 def test_save_rename_and_delete_an_intent_with_its_etag(store):
@@ -52,13 +56,13 @@ def test_the_second_of_two_admins_saving_one_intent_gets_a_conflict_naming_the_f
     first = store.save_intent("greeting", ["hi"], "greeting", None, "ann")
     opened_by_ann = opened_by_bob = first["_etag"]
     store.save_intent("greeting", ["hi", "hello"], "greeting", opened_by_ann, "ann")
-    with pytest.raises(Conflict) as lost:
+    with pytest.raises(ConflictError) as lost:
         store.save_intent("greeting", ["hi", "howdy"], "greeting", opened_by_bob, "bob")
     assert lost.value.current["updated_by"] == "ann" and lost.value.current["examples"] == ["hi", "hello"]
     assert store.get(cat.INTENT, "greeting")["examples"] == ["hi", "hello"]  # nothing overwritten
-    with pytest.raises(Conflict):
+    with pytest.raises(ConflictError):
         store.rename_intent("greeting", "hello", opened_by_bob, "bob")
-    with pytest.raises(Conflict):
+    with pytest.raises(ConflictError):
         store.delete_intent("greeting", opened_by_bob, confirmed=True)
 
 
@@ -82,47 +86,54 @@ def test_what_cannot_be_used_is_refused_at_save_time_with_the_reason(store):
 
 
 def test_the_seed_gives_every_demo_intent_entity_route_and_reply(store):
-    assert store.seed(DEMO_DATA, QNA) is True
-    assert store.seed(DEMO_DATA, QNA) is False  # once
+    seeded = seed(store, DEMO_DATA, QNA)
+    assert seed(store, DEMO_DATA, QNA) is None  # once
     demo = dataset.read_project(DEMO_DATA)
+    assert (seeded.intents, seeded.examples) == (len(demo.intents), len(demo.splits["train"]))
     intents = {d["name"]: d for d in store.all(cat.INTENT)}
     assert set(intents) == set(demo.intents)
     assert sum(len(d["examples"]) for d in intents.values()) == len(demo.splits["train"])
-    assert all(d["route"] == cat.default_route(name) for name, d in intents.items())
+    assert all(d["route"] == store.default_route(name) for name, d in intents.items())
     assert intents["order_status"]["route"] == ROUTES["order_status"] == "order_status"
     assert set(store.entity_names()) == set(demo.synonyms)
-    assert store.to_dataset().synonyms == demo.synonyms
+    assert to_dataset(store.view()).synonyms == demo.synonyms
     replies = {d["branch"]: d["templates"] for d in store.all(cat.REPLIES)}
-    for branch, templates in cat.branch_templates().items():
+    for branch, templates in BRANCHES.templates.items():
         assert replies.get(branch, {}) == {k: t.text for k, t in templates.items()}
-    assert len(store.all(cat.QNA)) >= 1
+    assert len(store.all(cat.QNA)) == seeded.qna >= 1
+
+
+def test_the_seed_leaves_a_catalogue_that_holds_anything_as_it_is(store):
+    store.save_qna(None, ["Do you ship abroad?"], "Yes.", None, "ann")
+    assert seed(store, DEMO_DATA, QNA) is None
+    assert store.all(cat.INTENT) == [] and len(store.all(cat.QNA)) == 1
 
 
 def test_the_export_reads_back_with_the_training_reader(store, tmp_path):
-    store.seed(DEMO_DATA, QNA)
+    seed(store, DEMO_DATA, QNA)
     store.save_entity("brand", {"Levi's": ["levis"], "North Face": ["tnf"]}, ["Nike", "Adidas"],
                       store.get(cat.ENTITY, "brand")["_etag"], "ann")
     store.add_example(cat.OOS, "what's the weather on mars", "ann")
     store.add_example("greeting", "hi", "ann")  # already there: no second copy
     store.save_intent("small_talk", ["hello there", "how are you"], None, None, "ann")  # "hello there" is in greeting
     path = tmp_path / "catalogue.yml"
-    path.write_text(store.export_yaml(), encoding="utf-8")
+    path.write_text(store.view().export_yaml, encoding="utf-8")
     back = dataset.read_project(path)  # the reader ignores the lookup: lists
     assert "lookup:" in path.read_text() and "- Nike" in path.read_text()
 
     def key(e: dataset.Example):
         return e.intent, e.text, e.entities
 
-    expected = {key(e) for e in store.to_dataset().splits["train"] if cat.normalise(e.text) != "hello there"}
+    expected = {key(e) for e in to_dataset(store.view()).splits["train"] if cat.normalise(e.text) != "hello there"}
     assert {key(e) for e in back.splits["train"]} == expected
     assert ("oos", "what's the weather on mars", ()) in expected
-    assert back.synonyms == store.to_dataset().synonyms
+    assert back.synonyms == to_dataset(store.view()).synonyms
     assert store.view().export[1] == ["hello there"]  # left out, and said so
 
 
 def test_an_import_merges_with_one_save_per_intent_and_skips_duplicates(docs):
     counting = CountingDocuments(docs)
-    store = CatalogueStore(counting)
+    store = CatalogueStore(counting, BRANCHES)
     store.save_intent("greeting", ["hi"], "greeting", None, "ann")
     rows = [dataset.Example(f"where is my parcel number {i}", "track_parcel") for i in range(300)]
     rows += [dataset.Example("hi", "greeting"), dataset.Example("HI ", "small_talk"),
@@ -163,7 +174,7 @@ def test_deleting_an_entity_still_annotated_is_refused_unless_confirmed_then_the
 
 def test_reads_are_cached_until_any_write_changes_the_stamp(docs):
     counting = CountingDocuments(docs)
-    store = CatalogueStore(counting)
+    store = CatalogueStore(counting, BRANCHES)
     store.save_intent("greeting", ["hi"], "greeting", None, "ann")
     store.all(cat.INTENT)
     counting.finds = 0
@@ -171,7 +182,7 @@ def test_reads_are_cached_until_any_write_changes_the_stamp(docs):
         store.all(cat.INTENT)
         assert store.view().duplicates == {}
     assert counting.finds == 0
-    other_replica = CatalogueStore(docs)
+    other_replica = CatalogueStore(docs, BRANCHES)
     other_replica.save_intent("goodbye", ["bye"], "goodbye", None, "bob")
     assert [d["name"] for d in store.all(cat.INTENT)] == ["goodbye", "greeting"]
 
@@ -207,8 +218,9 @@ def test_a_textarea_of_examples_names_each_problem_by_its_line():
 
 
 def test_segments_mark_entity_spans_and_duplicates_ignore_case_spacing_and_annotations():
-    assert cat.segments("where is [A-1](order_id) now") == [("where is ", None), ("A-1", "order_id"), (" now", None)]
-    assert cat.segments("broken [") == [("broken [", None)]
+    assert cat.split_annotated("where is [A-1](order_id) now") == [("where is ", None), ("A-1", "order_id"),
+                                                                   (" now", None)]
+    assert cat.split_annotated("broken [") == [("broken [", None)]
     intents = [{"name": "a", "examples": ["Where is [A-1](order_id)", "hi"]},
                {"name": "b", "examples": ["where  is a-1"]}]
     assert cat.duplicates(intents) == {"where is a-1": ["a", "b"]}

@@ -1,13 +1,21 @@
-"""The Conversations pages: the turn log (newest first, filtered, paged) and one conversation's transcript."""
+"""The Conversations pages: the turn log (newest first, filtered, paged) and one conversation's
+transcript; and the conversation documents' reader, `Conversations` (one contract test body over the
+in-memory twin and the Cosmos DB stand-in)."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
+from azure.cosmos import CosmosClient
 
 from admin_site import turnlog
-from core.envelope import Envelope
-from core.stores import turn_document
+from admin_site.conversations import Conversations
+from admin_site.documents import CosmosDocuments, MemoryDocuments
+from devstack.stack import COSMOS_KEY
+from switchboard.cosmos import CONVERSATIONS, PARTITION_KEYS
+from switchboard.envelope import Envelope
+from switchboard.turns import TurnRecord
 
 T0 = 1_767_225_600_000.0  # 2026-01-01 00:00:00 UTC, epoch ms
 SCRIPT = "<script>alert('x')</script>"
@@ -23,7 +31,7 @@ def log(services, turn_id: str, at: float, conversation: str = "c1", channel: st
     timings = {"understand": 12.5, "intent_order_status": 40.25, "deliver": 7.0, "end_to_end": 88.75}
     envelope = Envelope(turn_id, channel, conversation, user, text, received_at=at, nlu=result, branch=branch,
                         reply=reply, error=error, timings=timings)
-    return services.documents["turns"].upsert(turn_document(envelope, status))
+    return services.documents["turns"].upsert(TurnRecord.from_envelope(envelope, status).to_doc())
 
 
 def rows(page: str) -> list[str]:
@@ -90,7 +98,7 @@ def test_the_transcript_shows_the_nlu_result_the_entities_the_reply_and_the_timi
     log(services, "other", T0 + 1, conversation="c2", text="somebody else")
     agent = Envelope("agent:1", "webchat", "c1", "u1", "", received_at=T0 + 9000, branch="agent",
                      reply="A person here: it left the warehouse today.")
-    services.documents["turns"].upsert(turn_document(agent, "delivered"))
+    services.documents["turns"].upsert(TurnRecord.from_envelope(agent, "delivered").to_doc())
     page = viewer.get("/conversations/c1").get_data(as_text=True)
     assert page.index('id="turn-t1"') < page.index('id="turn-t2"') < page.index('id="turn-agent:1"')
     assert "somebody else" not in page
@@ -124,3 +132,26 @@ def test_an_unknown_conversation_is_404(viewer):
 
 def test_the_pages_need_a_login(client_as):
     assert client_as().get("/conversations/").status_code == 302
+
+
+# ---- the reader, over memory and Cosmos DB -----------------------------------------------------------
+@pytest.fixture(params=["memory", "cosmos"])
+def docs(request):
+    if request.param == "memory":
+        return MemoryDocuments(CONVERSATIONS, PARTITION_KEYS[CONVERSATIONS])
+    client = CosmosClient(request.getfixturevalue("cosmos"), COSMOS_KEY, enable_endpoint_discovery=False)
+    database = client.create_database_if_not_exists(f"conversations-{uuid.uuid4().hex[:8]}")
+    return CosmosDocuments(database, CONVERSATIONS, PARTITION_KEYS[CONVERSATIONS])
+
+
+def test_the_reader_finds_a_conversation_and_the_handed_off_ones_most_recent_first(docs):
+    conversations = Conversations(docs)
+    for cid, handoff, updated_at in (("older", True, 1_000), ("newer", True, 3_000), ("bot", False, 5_000),
+                                     ("newest", True, 4_000)):
+        docs.upsert({"id": cid, "channel": "webchat", "user_id": f"web:{cid}", "handoff": handoff,
+                     "updated_at": updated_at, "message_count": 2})
+    docs.upsert({"id": "unknown", "channel": "sendbird", "updated_at": 6_000})  # no handoff field at all
+    assert [c["id"] for c in conversations.handed_off(10)] == ["newest", "newer", "older"]
+    assert [c["id"] for c in conversations.handed_off(2)] == ["newest", "newer"]
+    assert conversations.handed_off_count() == 3
+    assert conversations.get("bot")["user_id"] == "web:bot" and conversations.get("nobody") is None

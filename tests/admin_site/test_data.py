@@ -13,8 +13,9 @@ import pytest
 
 from admin_site import catalogue as cat
 from admin_site import create_app
+from admin_site.catalogue import seed, to_dataset
 from admin_site.services import build
-from adminclient import PASSWORD, Client, make_config
+from adminclient import PASSWORD, Client, make_settings
 from devstack.stack import COSMOS_KEY
 from helpers import DEMO_DATA, ROOT
 from nlu import dataset
@@ -106,7 +107,7 @@ def test_a_csv_with_a_byte_order_mark_imports_and_its_texts_may_carry_annotation
 
 
 def test_an_upload_over_the_limit_is_a_clear_page_naming_the_limit(services):
-    services.config = make_config(max_upload_bytes=64 * 1024)
+    services.settings = make_settings(max_upload_bytes=64 * 1024)
     client = Client(create_app(services=services), "editor")
     answer = _upload(client, "big.csv", "text,intent\n" + "hello there,greeting\n" * 5000)
     text = _text(answer)
@@ -124,7 +125,7 @@ def test_the_page_states_the_default_limit(client_as):
 
 
 def test_the_export_is_a_data_set_the_training_reader_reads_unchanged(client_as, services, tmp_path):
-    services.catalogue.seed(DEMO_DATA, QNA)
+    seed(services.catalogue, DEMO_DATA, QNA)
     services.catalogue.add_example(cat.OOS, "what is the meaning of life", "seed")
     brand = services.catalogue.get(cat.ENTITY, "brand")
     services.catalogue.save_entity("brand", brand["synonyms"], ["Nike", "Levi's"], brand["_etag"], "seed")
@@ -140,20 +141,20 @@ def test_the_export_is_a_data_set_the_training_reader_reads_unchanged(client_as,
     assert back.synonyms == demo.synonyms
     assert "lookup:\n  - Nike\n  - Levi's" in answer.get_data(as_text=True)
     # and it comes back in: an empty catalogue importing the export holds the same data set
-    other = build(make_config())
+    other = build(make_settings())
     other.accounts.create("editor", "editor", PASSWORD, by="test")
     imported = _upload(Client(create_app(services=other), "editor"), "catalogue.yml", answer.data)
     assert imported.status_code == 200
-    assert set(other.catalogue.to_dataset().splits["train"]) == set(back.splits["train"])
+    assert set(to_dataset(other.catalogue.view()).splits["train"]) == set(back.splits["train"])
     assert other.catalogue.get(cat.ENTITY, "brand")["lookups"] == ["Nike", "Levi's"]
 
 
 @pytest.fixture(params=["memory", "cosmos"])
 def any_store_services(request):
     if request.param == "memory":
-        svc = build(make_config())
+        svc = build(make_settings())
     else:
-        svc = build(make_config(cosmos_endpoint=request.getfixturevalue("cosmos"), cosmos_key=COSMOS_KEY,
+        svc = build(make_settings(cosmos_endpoint=request.getfixturevalue("cosmos"), cosmos_key=COSMOS_KEY,
                                 cosmos_database=f"data-{uuid.uuid4().hex[:8]}"))
     svc.accounts.create("editor", "editor", PASSWORD, by="test")
     return svc
@@ -161,7 +162,7 @@ def any_store_services(request):
 
 def test_a_10000_line_csv_imports_in_well_under_10_seconds(any_store_services):
     services = any_store_services
-    services.catalogue.seed(DEMO_DATA, QNA)
+    seed(services.catalogue, DEMO_DATA, QNA)
     client = Client(create_app(services=services), "editor")
     lines = [f"please tell me about item {i} in aisle {i % 97},topic_{i % 13}" for i in range(10_000)]
     started = time.perf_counter()

@@ -9,9 +9,10 @@ import uuid
 import pytest
 from azure.cosmos import CosmosClient, PartitionKey
 
-from admin_site.documents import Conflict, CosmosDocuments, MemoryDocuments
+from admin_site.documents import CosmosDocuments, MemoryDocuments
 from devstack.stack import COSMOS_KEY
 from helpers import ROOT
+from switchboard.errors import ConflictError
 
 
 @pytest.fixture(params=["memory", "cosmos"])
@@ -27,16 +28,16 @@ def test_create_read_replace_with_etags_and_conflicts_carrying_the_stored_versio
     assert docs.get("intent", "greeting") is None
     first = docs.save({"id": "greeting", "kind": "intent", "examples": ["hi"]}, etag=None)
     assert first["_etag"] and docs.get("intent", "greeting") == first
-    with pytest.raises(Conflict) as created_twice:
+    with pytest.raises(ConflictError) as created_twice:
         docs.save({"id": "greeting", "kind": "intent", "examples": []}, etag=None)
     assert created_twice.value.current == first
     second = docs.save({**first, "examples": ["hi", "hello"]}, etag=first["_etag"])
     assert second["_etag"] != first["_etag"]
-    with pytest.raises(Conflict) as stale:
+    with pytest.raises(ConflictError) as stale:
         docs.save({**first, "examples": ["howdy"]}, etag=first["_etag"])
     assert stale.value.current["examples"] == ["hi", "hello"]
     assert docs.get("intent", "greeting")["examples"] == ["hi", "hello"]
-    with pytest.raises(Conflict) as gone:
+    with pytest.raises(ConflictError) as gone:
         docs.save({"id": "nobody", "kind": "intent"}, etag=first["_etag"])
     assert gone.value.current is None
 
@@ -44,7 +45,7 @@ def test_create_read_replace_with_etags_and_conflicts_carrying_the_stored_versio
 def test_delete_with_and_without_an_etag(docs):
     saved = docs.save({"id": "a", "kind": "intent"}, etag=None)
     changed = docs.save({**saved, "x": 1}, etag=saved["_etag"])
-    with pytest.raises(Conflict):
+    with pytest.raises(ConflictError):
         docs.delete("intent", "a", etag=saved["_etag"])
     docs.delete("intent", "a", etag=changed["_etag"])
     assert docs.get("intent", "a") is None

@@ -76,6 +76,15 @@ def test_deleting_an_annotated_entity_is_refused_with_where_unless_confirmed(cli
     assert services.audit.recent()[0]["detail"] == {"annotations_removed": 1}
 
 
+def test_deleting_an_entity_changed_since_it_was_opened_says_who_changed_it(client_as, services):
+    services.catalogue.save_entity("colour", {}, [], None, "seed")
+    opened = services.catalogue.get(cat.ENTITY, "colour")["_etag"]
+    services.catalogue.save_entity("colour", {"blue": ["navy"]}, [], opened, "ann")
+    answer = client_as("editor").post("/entities/colour/delete", {"etag": opened, "confirm": "yes"})
+    assert answer.status_code == 409 and "colour was changed by ann since you opened it" in _text(answer)
+    assert services.catalogue.get(cat.ENTITY, "colour")["synonyms"] == {"blue": ["navy"]}
+
+
 def test_a_viewer_reads_an_entity_without_forms_and_markup_is_shown_as_text(client_as, services):
     services.catalogue.save_entity("colour", {"<b>blue</b>": ["<script>x()</script>"]}, [], None, "seed")
     page = client_as("viewer").get("/entities/colour").get_data(as_text=True)

@@ -8,18 +8,13 @@ import re
 import httpx
 import pytest
 
-from admin_site import navigation
 from admin_site.functions_api import FunctionsApi, FunctionsError, MemoryFunctions, api_root, make_functions
 from admin_site.views.inbox import reply_problems, transcript_row
-from adminclient import make_config
-from core.envelope import MAX_TEXT_CHARS
+from adminclient import make_settings
+from switchboard.envelope import MAX_TEXT_CHARS
+from switchboard.turns import TurnRecord
 
 SCRIPT = "<script>alert('pwned')</script>"
-
-
-@pytest.fixture(autouse=True)
-def fresh_counts(monkeypatch):
-    monkeypatch.setattr(navigation, "_cache", {})
 
 
 def conversation(services, cid: str, handoff: bool = True, updated_at: float = 1_700_000_000_000,
@@ -128,7 +123,8 @@ def test_release_hands_the_conversation_back_and_is_audited(client_as, services,
 def test_a_failed_release_says_why_on_the_page(client_as, services, handed_off):
     services.functions.failures.append(FunctionsError("the function app did not answer (ConnectError: refused)"))
     answer = client_as("admin").post("/inbox/c1/release")
-    assert answer.status_code == 502 and "Not released: the function app did not answer" in answer.get_data(as_text=True)
+    assert answer.status_code == 502
+    assert "Not released: the function app did not answer" in answer.get_data(as_text=True)
     assert services.audit.recent(action="inbox.release") == []
 
 
@@ -172,9 +168,10 @@ def test_pure_helpers():
     assert reply_problems("hi", "abc123") == []
     assert reply_problems("", "abc") == ["Write a message first."]
     assert "damaged" in reply_problems("hi", "")[0] and "damaged" in reply_problems("hi", "a b")[0]
-    row = transcript_row({"id": "agent:c:m", "text": "", "reply": "hi", "branch": "agent", "received_at": 0})
+    row = transcript_row(TurnRecord.from_doc({"id": "agent:c:m", "text": "", "reply": "hi", "branch": "agent",
+                                              "received_at": 0}))
     assert (row["by"], row["customer"], row["reply"], row["when"]) == ("agent", "", "hi", "")
-    assert transcript_row({"id": "t", "branch": "greeting", "reply": "Hello"})["by"] == "bot"
+    assert transcript_row(TurnRecord.from_doc({"id": "t", "branch": "greeting", "reply": "Hello"}))["by"] == "bot"
 
 
 def test_the_function_apps_errors_reach_the_page_through_the_real_client(client_as, services, handed_off):
@@ -207,6 +204,6 @@ def test_a_function_app_that_does_not_answer_is_named_as_such():
 
 
 def test_make_functions_picks_the_function_app_with_a_url_and_the_twin_without():
-    assert isinstance(make_functions(make_config()), MemoryFunctions)
-    assert isinstance(make_functions(make_config(functions_url="http://127.0.0.1:7071")), FunctionsApi)
+    assert isinstance(make_functions(make_settings()), MemoryFunctions)
+    assert isinstance(make_functions(make_settings(functions_url="http://127.0.0.1:7071")), FunctionsApi)
     assert api_root("http://127.0.0.1:7071") == api_root("http://127.0.0.1:7071/api/") == "http://127.0.0.1:7071/api"

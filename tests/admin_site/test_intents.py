@@ -43,8 +43,8 @@ def test_an_editor_creates_an_intent_with_annotated_examples_and_sees_it_listed_
     assert '<mark class="entity">A-1234<small>order_id</small></mark>' in page
     assert "Created intent track_order with 2 examples" in page
     listing = editor.get("/intents/").get_data(as_text=True)
-    row = re.search(r'<a href="/intents/track_order">track_order</a></td>\s*<td class="num">(\d+)</td>\s*<td>(.*?)</td>',
-                    listing)
+    row = re.search(r'<a href="/intents/track_order">track_order</a></td>'
+                    r'\s*<td class="num">(\d+)</td>\s*<td>(.*?)</td>', listing)
     assert row.groups() == ("2", "order_status")
     audit = services.audit.recent()[0]
     assert (audit["actor"], audit["action"], audit["target"]) == ("editor", "intent.create", "track_order")
@@ -177,6 +177,18 @@ def test_rename_moves_examples_and_route_and_refuses_a_taken_or_bad_name(editor,
     assert services.catalogue.get(cat.INTENT, "greeting") is None
 
 
+def test_a_rename_or_delete_of_an_intent_changed_since_it_was_opened_says_who_changed_it(editor, services):
+    services.catalogue.save_intent("greeting", ["hi"], None, None, "x")
+    opened = _etag(services, "greeting")
+    services.catalogue.save_intent("greeting", ["hi", "hello"], None, opened, "ann")
+    renamed = editor.post("/intents/greeting/rename", {"new_name": "hello", "etag": opened})
+    assert renamed.status_code == 409 and "greeting was changed by ann since you opened it" in _text(renamed)
+    deleted = editor.post("/intents/greeting/delete", {"etag": opened, "confirm": "yes"})
+    assert deleted.status_code == 409 and "greeting was changed by ann since you opened it" in _text(deleted)
+    assert services.catalogue.get(cat.INTENT, "greeting")["examples"] == ["hi", "hello"]
+    assert services.catalogue.get(cat.INTENT, "hello") is None
+
+
 def test_the_route_and_the_reply_templates_of_the_routed_branch(editor, services):
     services.catalogue.save_intent("track_order", ["where is my order"], "order_status", None, "x")
     page = editor.get("/intents/track_order").get_data(as_text=True)
@@ -189,7 +201,8 @@ def test_the_route_and_the_reply_templates_of_the_routed_branch(editor, services
     saved = editor.post("/intents/track_order/replies", {"branch": "order_status", "etag": "",
                                                          "reply.found": "Your order {order_id}: {status}."})
     assert saved.status_code == 302
-    assert services.catalogue.get(cat.REPLIES, "order_status")["templates"] == {"found": "Your order {order_id}: {status}."}
+    saved_templates = services.catalogue.get(cat.REPLIES, "order_status")["templates"]
+    assert saved_templates == {"found": "Your order {order_id}: {status}."}
     stale = editor.post("/intents/track_order/replies", {"branch": "order_status", "etag": "",
                                                          "reply.found": "{order_id} is {status}"})
     assert stale.status_code == 409 and "Changed by editor since you opened them" in _text(stale)
@@ -230,10 +243,11 @@ LINES = ["where is [A-1234](order_id)", "[blue](colour) [shoes](product) please"
 def test_the_live_preview_parses_lines_as_the_server_does():
     script = (f"const {{ parseLine }} = require({json.dumps(str(ROOT / 'admin_site/static/js/intents.js'))});"
               f"const lines = {json.dumps(LINES)};"
-              "console.log(JSON.stringify(lines.map((l) => parseLine(l, new Set(['order_id', 'colour', 'product'])))));")
+              "const slots = new Set(['order_id', 'colour', 'product']);"
+              "console.log(JSON.stringify(lines.map((l) => parseLine(l, slots))));")
     done = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     for raw, js in zip(LINES, json.loads(done.stdout)):
         assert js["problems"] == cat.example_problems(raw, ["order_id", "colour", "product"]), raw
         if not js["problems"]:
-            assert [(p["text"], p["entity"]) for p in js["parts"]] == cat.segments(raw), raw
+            assert [(p["text"], p["entity"]) for p in js["parts"]] == cat.split_annotated(raw), raw

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from admin_site import DEMO_DATA, DEMO_QNA
-from admin_site.views import models
+from admin_site.catalogue import seed
 from admin_site.views.models import elapsed, parse_train_form, side_by_side, unrouted
 from nlu.artifact import DEFAULT_RECIPE
 from nlu.training import CANCELLED, GATE_FAILED, RUNNING
@@ -31,14 +31,9 @@ def make_artifact(folder, intents=("greet", "order_status"), metrics=None):
     return folder
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache(monkeypatch):
-    monkeypatch.setattr(models, "_metadata_cache", {})
-
-
 @pytest.fixture
 def training(services):
-    services.catalogue.seed(DEMO_DATA, DEMO_QNA)
+    seed(services.catalogue, DEMO_DATA, DEMO_QNA)
     return services.training
 
 
@@ -51,8 +46,7 @@ def two_versions(training, tmp_path):
     second = reg.register(make_artifact(tmp_path / "b", ("greet", "order_status", "returns"), {"test": {
         "intent_accuracy": 0.8, "intent_macro_f1": 0.7, "entity_f1": 0.75,
         "per_intent_f1": {"greet": 0.95, "order_status": 0.6, "returns": 0.7}, "most_confused": []}}))
-    reg.store.put_bytes(f"nlu/{second}/job.json", json.dumps(
-        {"job_id": "20261203T080000-abcdef", "requested_by": "ada", "dataset": "datasets/0123.yml"}).encode())
+    reg.record_job(second, {"job_id": "20261203T080000-abcdef", "requested_by": "ada", "dataset": "datasets/0123.yml"})
     return first, second
 
 
@@ -88,7 +82,8 @@ def test_unrouted_lists_known_intents_without_a_route():
                {"name": "order_status", "route": None}]
     known = ["greet", "returns", "warranty", "order_status", "store_hours", "oos"]
     # store_hours has the code's default route; order_status was un-routed by an admin
-    assert unrouted(intents, known) == ["order_status", "returns", "warranty"]
+    defaults = {"greet": "greeting", "store_hours": "faq", "order_status": "order_status"}.get
+    assert unrouted(intents, known, defaults) == ["order_status", "returns", "warranty"]
 
 
 # ---- pages -----------------------------------------------------------------------------------------
@@ -219,7 +214,7 @@ def test_a_version_that_failed_its_gate_needs_a_confirmation(client_as, training
     job = training.jobs.create("ada", "snap", {})
     training.jobs.update(job["id"], lambda j: j.update(status=GATE_FAILED, version=second, gate={
         "passed": False, "reasons": ["intent accuracy 80.0% is below production's 90.0% by more than 1.0%"]}))
-    training.registry.store.put_bytes(f"nlu/{second}/job.json", json.dumps({"job_id": job["id"]}).encode())
+    training.registry.record_job(second, {"job_id": job["id"]})
     client = client_as("admin")
     page = client.post(f"/models/versions/{second}/promote", follow_redirects=True).get_data(as_text=True)
     assert "failed its gate" in page and "below production" in page
@@ -236,7 +231,8 @@ def test_a_job_page_shows_progress_log_and_error_escaped(client_as, training):
         log=["epoch 3 <script>alert(1)</script>"]))
     client = client_as("viewer")
     page = client.get(f"/models/jobs/{job['id']}").get_data(as_text=True)
-    assert "epoch 3 / 12, loss 0.4, validation 87.5 %" in page and "&lt;script&gt;" in page and "<script>alert" not in page
+    assert "epoch 3 / 12, loss 0.4, validation 87.5 %" in page
+    assert "&lt;script&gt;" in page and "<script>alert" not in page
     polled = client.get("/models/jobs.json").get_json()["jobs"][0]
     assert polled["epoch"] == 3 and polled["active"] and polled["log"] == ["epoch 3 <script>alert(1)</script>"]
     for bad in ("nope", "x" * 5000, "..%2F..%2Fsnapshots%2Fabc"):
@@ -275,7 +271,7 @@ def test_a_version_whose_job_did_not_pass_its_gate_needs_a_confirmation(client_a
     first, second = two_versions
     job = training.jobs.create("ada", "snap", {})
     training.jobs.update(job["id"], lambda j: j.update(status="failed", version=second, error="gate crashed"))
-    training.registry.store.put_bytes(f"nlu/{second}/job.json", json.dumps({"job_id": job["id"]}).encode())
+    training.registry.record_job(second, {"job_id": job["id"]})
     client = client_as("admin")
     page = client.post(f"/models/versions/{second}/promote", follow_redirects=True).get_data(as_text=True)
     assert "its training job is failed" in page and training.registry.production()[0]["version"] == first
@@ -286,9 +282,10 @@ def test_a_gated_version_is_compared_on_the_gates_own_held_out_set(client_as, tr
     job = training.jobs.create("ada", "snap", {})
     training.jobs.update(job["id"], lambda j: j.update(status="awaiting promotion", version=second, gate={
         "passed": True, "reasons": ["not worse than production"], "production_version": first,
-        "per_intent_f1": {"new": {"greet": 1.0, "order_status": 0.5}, "production": {"greet": 1.0, "order_status": 0.75}},
+        "per_intent_f1": {"new": {"greet": 1.0, "order_status": 0.5},
+                          "production": {"greet": 1.0, "order_status": 0.75}},
         "most_confused": {"new": [{"gold": "order_status", "predicted": "greet", "count": 3}], "production": []}}))
-    training.registry.store.put_bytes(f"nlu/{second}/job.json", json.dumps({"job_id": job["id"]}).encode())
+    training.registry.record_job(second, {"job_id": job["id"]})
     page = client_as("viewer").get(f"/models/versions/{second}").get_data(as_text=True)
     assert "the gate&#39;s held-out set, both versions" in page
     assert re.search(r"<td>order_status</td><td>50.0</td><td>75.0</td>\s*<td class=\"error\">-25.0</td>", page)

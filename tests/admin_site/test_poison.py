@@ -7,28 +7,30 @@ import re
 import pytest
 
 import branches
-from admin_site import navigation
 from admin_site.queues import ParkedMessage, QueueError
 from admin_site.views.poison import describe
 from core.catalogue import CachedCatalogue
 from core.deps import Deps
-from core.envelope import Envelope
-from core.errors import PermanentError
-from core.memory import (MemoryCatalogue, MemoryChannel, MemoryConversationStore, MemoryOutbox, MemoryQna,
-                         MemoryQueues, MemoryShop, MemoryTurnLog)
+from core.memory import (
+    MemoryCatalogue,
+    MemoryChannel,
+    MemoryConversationStore,
+    MemoryOutbox,
+    MemoryQna,
+    MemoryQueues,
+    MemoryShop,
+    MemoryTurnLog,
+)
 from core.ports import Services
 from core.queues import TURNS_OUTGOING
 from core.ratelimit import Limit, MemoryCounters
 from core.webchat import WebchatGuard, WebchatLimits
 from pipeline import FakeNlu, Pipeline
+from switchboard.envelope import Envelope
+from switchboard.errors import PermanentError
 
 SCRIPT = "<script>alert('pwned')</script>"
 POISON = "turns-outgoing-poison"
-
-
-@pytest.fixture(autouse=True)
-def fresh_counts(monkeypatch):
-    monkeypatch.setattr(navigation, "_cache", {})
 
 
 def envelope(turn: str = "webchat:c1:m1", text: str = f"where is my order? {SCRIPT}") -> Envelope:

@@ -7,17 +7,20 @@ import string
 import tempfile
 from pathlib import Path
 
+import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-import yaml
 
 from admin_site import catalogue as cat
-from admin_site.catalogue import CatalogueStore, dump_yaml, export_document
+from admin_site.catalogue import CatalogueStore, dump_yaml, export_document, to_dataset
 from admin_site.documents import MemoryDocuments
 from nlu import dataset
 from nlu.dataset import Dataset, Example, Span
+from switchboard import branches
+from switchboard.cosmos import CATALOGUE
 
 # Deterministic and database-less: the same examples on every run and every machine.
+BRANCHES = branches.load()
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None, report_multiple_bugs=False,
                     phases=[p for p in Phase if p is not Phase.explain],  # explaining re-runs under a tracer: slow
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -63,7 +66,7 @@ def datasets(draw) -> tuple[Dataset, dict[str, list[str]]]:
 
 
 def _store() -> CatalogueStore:
-    return CatalogueStore(MemoryDocuments(cat.CATALOGUE, "/kind"))
+    return CatalogueStore(MemoryDocuments(CATALOGUE, "/kind"), BRANCHES)
 
 
 def _by_intent(examples: list[Example]) -> dict[str, list[Example]]:
@@ -88,7 +91,7 @@ def test_a_data_set_imported_then_exported_reads_back_the_same(case):
     summary = store.import_dataset(data, lookups, "test")
     assert summary.added == len(data.splits["train"]) and summary.duplicates_skipped == 0
 
-    inside = store.to_dataset()
+    inside = to_dataset(store.view())
     assert _by_intent(inside.splits["train"]) == _by_intent(data.splits["train"])
     assert inside.synonyms == data.synonyms
 
@@ -108,7 +111,7 @@ def test_an_export_imported_into_an_empty_catalogue_gives_the_same_catalogue(cas
     data, lookups = case
     first = _store()
     first.import_dataset(data, lookups, "test")
-    exported = first.export_yaml()
+    exported = first.view().export_yaml
     lookups_back = {e["name"]: e.get("lookup", []) for e in yaml.safe_load(exported)["entities"]}
     second = _store()
     second.import_dataset(_read_back(exported), lookups_back, "test")
@@ -119,7 +122,7 @@ def test_an_export_imported_into_an_empty_catalogue_gives_the_same_catalogue(cas
         return intents, synonyms
 
     assert catalogue(second) == catalogue(first)
-    assert second.export_yaml() == exported  # the same file, byte for byte
+    assert second.view().export_yaml == exported  # the same file, byte for byte
 
 
 @PROPERTY
@@ -133,5 +136,5 @@ def test_an_example_the_catalogue_accepts_can_be_exported(raw):
         store.save_intent("greeting", [raw], None, None, "test")
     except cat.Invalid:
         return
-    back = _read_back(store.export_yaml())
+    back = _read_back(store.view().export_yaml)
     assert back.splits["train"] == [Example(*dataset.parse_annotated(raw)[:1], "greeting")]

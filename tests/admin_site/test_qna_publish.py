@@ -19,11 +19,22 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from admin_site.qna_publish import (PAIR_KEY, AzurePublisher, MemoryPublisher, Pair, PublishError, batches,
-                                    catalogue_id, make_publisher, plan)
-from adminclient import make_config
-from core.clients import QnaClient, RetryPolicy
-from devstack.standins import DATA, qna_app
+from admin_site.qna_publish import (
+    PAIR_KEY,
+    AzurePublisher,
+    MemoryPublisher,
+    Pair,
+    PublishError,
+    batches,
+    catalogue_id,
+    make_publisher,
+    plan,
+)
+from adminclient import make_settings
+from core.clients import QnaClient
+from devstack.standins import DATA
+from devstack.standins.qna import qna_app
+from switchboard.retry import RetryPolicy
 
 KEY, PROJECT = "qna-key", "retail-faq"
 SEED = json.loads((DATA / "qna.json").read_text())
@@ -109,7 +120,8 @@ def test_publishing_the_seed_changes_nothing_and_deploys(service):
 def test_publish_adds_changes_and_removes_and_the_bot_answers_what_was_deployed(service):
     pairs = seeded()
     pairs = [{**pairs[0], "answer": "We are open 24 hours, every day."}] + pairs[2:] + [
-        {"id": "qna-3f9a1c2b7d", "questions": ["Do you sell socks?", "Have you got socks?"], "answer": "Yes, wool socks."}]
+        {"id": "qna-3f9a1c2b7d", "questions": ["Do you sell socks?", "Have you got socks?"],
+         "answer": "Yes, wool socks."}]
     result = publisher(service).publish(pairs)
     assert (result.added, result.replaced, result.deleted) == (1, 1, 1) and len(result.jobs) == 2
     answers = bot(service)
@@ -144,7 +156,8 @@ def test_the_requests_are_the_documented_ones(service):
     (update,) = service.calls("PATCH")
     assert update.url.path == f"/language/query-knowledgebases/projects/{PROJECT}/qnas"
     body = json.loads(update.content)
-    assert body == [{"op": "delete", "value": {"id": 1, "answer": SEED[0]["answer"], "questions": SEED[0]["questions"]}},
+    assert body == [{"op": "delete",
+                     "value": {"id": 1, "answer": SEED[0]["answer"], "questions": SEED[0]["questions"]}},
                     {"op": "add", "value": {"answer": "Yes.", "questions": ["Do you sell socks?"],
                                             "metadata": {PAIR_KEY: "qna-new"}}}]
     (deploy,) = service.calls("PUT")
@@ -155,7 +168,8 @@ def test_the_requests_are_the_documented_ones(service):
 
 def test_429_and_5xx_are_retried_after_retry_after(service):
     service.faults += [{"when": lambda r: r.method == "PATCH", "count": 2, "status": 429,
-                        "headers": {"Retry-After": "0"}, "json": {"error": {"code": "TooManyRequests", "message": "slow"}}},
+                        "headers": {"Retry-After": "0"},
+                        "json": {"error": {"code": "TooManyRequests", "message": "slow"}}},
                        {"when": lambda r: r.method == "PUT", "count": 1, "status": 500}]
     result = publisher(service).publish(seeded()[1:])
     assert result.deleted == 1 and len(service.calls("PATCH")) == 3 and len(service.calls("PUT")) == 2
@@ -205,14 +219,14 @@ def test_pairs_the_service_would_refuse_are_named_before_anything_is_sent(servic
 
 
 def test_without_an_endpoint_the_site_publishes_to_memory_and_with_one_to_azure():
-    memory = make_publisher(make_config())
+    memory = make_publisher(make_settings())
     assert isinstance(memory, MemoryPublisher)
     result = memory.publish(seeded())
     assert result.added == len(SEED) and len(memory.deployed) == len(SEED)
     assert memory.publish(seeded()[1:]).deleted == 1
-    azure = make_publisher(make_config(qna_endpoint="https://x.cognitiveservices.azure.com", qna_api_key="k",
+    azure = make_publisher(make_settings(qna_endpoint="https://x.cognitiveservices.azure.com", qna_api_key="k",
                                        qna_project="p"))
     assert isinstance(azure, AzurePublisher) and azure.name == "p/production"
-    missing = make_publisher(make_config(qna_endpoint="https://x.cognitiveservices.azure.com"))
+    missing = make_publisher(make_settings(qna_endpoint="https://x.cognitiveservices.azure.com"))
     with pytest.raises(PublishError, match="QNA_API_KEY, QNA_PROJECT not set"):
         missing.publish(seeded())

@@ -8,21 +8,21 @@ import uuid
 
 import pytest
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
-from nlu.connections import storage_account
 
 from admin_site.queues import (
+    MemoryPoisonQueues,
     MessageGone,
-    MemoryQueues,
     QueueError,
-    StorageQueues,
+    StoragePoisonQueues,
     decode_text,
     is_poison_queue,
-    make_queues,
+    make_poison_queues,
     source_queue,
 )
-from adminclient import make_config
+from adminclient import make_settings
 from devstack.stack import AZURITE_KEY, free_port
 from helpers import ROOT, stop_process, wait_for_port
+from switchboard.connections import storage_account
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def azurite_queues(tmp_path_factory) -> str:
 
 class MemoryBackend:
     def __init__(self) -> None:
-        self.queues = MemoryQueues()
+        self.queues = MemoryPoisonQueues()
 
     def park(self, queue: str, text: str) -> str:
         return self.queues.park(queue, text).id
@@ -62,7 +62,7 @@ class AzuriteBackend:
 
     def __init__(self, connection: str) -> None:
         self.connection = connection
-        self.queues = StorageQueues(connection)
+        self.queues = StoragePoisonQueues(connection)
 
     def _client(self, queue: str, encoded: bool) -> QueueClient:
         policy = {"message_encode_policy": TextBase64EncodePolicy()} if encoded else {}
@@ -166,7 +166,7 @@ def test_only_a_poison_queue_can_be_emptied(backend, names):
         backend.queues.discard(source, "whatever")
 
 
-class SourceDown(StorageQueues):
+class SourceDown(StoragePoisonQueues):
     """Storage whose source queues cannot be reached (a real refused connection)."""
 
     def __init__(self, connection: str) -> None:
@@ -190,7 +190,7 @@ def test_when_the_send_to_the_source_fails_the_message_stays_parked_and_visible(
 
 
 def test_the_twin_fails_as_told_and_keeps_the_message_when_the_send_fails():
-    queues = MemoryQueues()
+    queues = MemoryPoisonQueues()
     message = queues.park("turns-outgoing-poison", "keep me")
     queues.failures.append(QueueError("down"))
     with pytest.raises(QueueError):
@@ -210,7 +210,7 @@ def test_names_and_decoding():
 
 
 def test_make_queues_picks_storage_with_a_connection_string_and_the_twin_without():
-    assert isinstance(make_queues(make_config()), MemoryQueues)
+    assert isinstance(make_poison_queues(make_settings()), MemoryPoisonQueues)
     connection = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
                   "QueueEndpoint=http://127.0.0.1:1/devstoreaccount1;")
-    assert isinstance(make_queues(make_config(storage=storage_account(connection))), StorageQueues)
+    assert isinstance(make_poison_queues(make_settings(storage=storage_account(connection))), StoragePoisonQueues)

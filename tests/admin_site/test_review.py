@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from core.envelope import Envelope
-from core.stores import turn_document
 from nlu import dataset
+from switchboard.envelope import Envelope
+from switchboard.turns import TurnRecord
 
 T0 = 1_767_225_600_000.0  # 2026-01-01 00:00:00 UTC, epoch ms
 ORDER = {"entity": "order_id", "value": "A-1234", "start": 9, "end": 15, "confidence": 0.8}
@@ -21,7 +21,7 @@ def log(services, turn_id: str, at: float, text: str = "where is A-1234 now",
               "out_of_scope": out_of_scope, "entities": list(entities)}
     envelope = Envelope(turn_id, "webchat", "c1", "u1", text, received_at=at, nlu=result, branch=branch,
                         reply="Sorry, I did not get that.", timings={"end_to_end": 50.0})
-    return services.documents["turns"].upsert(turn_document(envelope, "delivered"))
+    return services.documents["turns"].upsert(TurnRecord.from_envelope(envelope, "delivered").to_doc())
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_the_queue_holds_exactly_the_out_of_scope_unsure_and_fallback_turns(serv
     log(services, "threshold", T0 + 4, confidence=0.5, branch="order_status")
     agent = Envelope("agent:1", "webchat", "c1", "ann", "", received_at=T0 + 5, branch="agent",
                      reply="Hi, Ann here")
-    services.documents["turns"].upsert(turn_document(agent, "delivered"))
+    services.documents["turns"].upsert(TurnRecord.from_envelope(agent, "delivered").to_doc())
     viewer = client_as("viewer")
     assert queue(viewer) == ["fallback", "unsure", "oos"]
     page = viewer.get("/review/").get_data(as_text=True)

@@ -12,9 +12,24 @@ from azure.cosmos import CosmosClient
 
 from admin_site import rollups
 from admin_site.documents import CosmosDocuments, MemoryDocuments
-from admin_site.rollups import (ALPHA, GRACE_MS, HOUR, KIND, MINUTE, TurnRollups, add_turn, bucket_index,
-                                bucket_value, chart_data, empty_tally, merge, merge_histograms, percentile,
-                                tallies_by_bucket, tally_of)
+from admin_site.rollups import (
+    ALPHA,
+    GRACE_MS,
+    HOUR,
+    KIND,
+    MINUTE,
+    TurnRollups,
+    add_turn,
+    bucket_index,
+    bucket_value,
+    chart_data,
+    empty_tally,
+    merge,
+    merge_histograms,
+    percentile,
+    tallies_by_bucket,
+    tally_of,
+)
 from devstack.stack import COSMOS_KEY
 
 T0 = 1_749_999_600_000  # a whole hour (epoch ms)
@@ -24,7 +39,7 @@ assert T0 % HOUR == 0
 def turn(n: int, at: float, channel: str = "webchat", intent: str | None = "greeting", branch: str | None = "greeting",
          status: str = "delivered", oos: bool = False, timings: dict | None = None, updated_at: float | None = None,
          conversation: str | None = None) -> dict:
-    """A turn log document shaped as `core.stores.turn_document` writes it."""
+    """A turn log document shaped as `switchboard.turns.TurnRecord` writes it."""
     return {"id": f"{channel}:m{n}", "conversation_id": conversation or f"{channel}:c{n % 7}", "status": status,
             "channel": channel, "user_id": f"u{n}", "text": f"message {n}", "received_at": at,
             "nlu": None if intent is None and not oos else {

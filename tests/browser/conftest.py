@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from admin_site.config import Config
 from admin_site.services import build
+from admin_site.settings import Settings
 from browsing import PASSWORD, Site
 from devstack.stack import Ports, Stack
 
@@ -28,7 +28,7 @@ def admin_stack(tmp_path_factory, demo_model):
     with pytest.MonkeyPatch.context() as env:  # the worker's transformer, kept small (test_retrain.py)
         env.setenv("SWITCHBOARD_TRANSFORMER_LAYERS", "2")
         stack.start_all()
-    admin = build(Config.from_env(stack.admin_settings()))
+    admin = build(Settings.from_env(stack.admin_settings()))
     for role in ("viewer", "agent", "editor", "admin"):
         admin.accounts.create(f"{role}-1", role, PASSWORD, by="browser tests")
     yield stack, admin

@@ -32,10 +32,10 @@ def fuzz_stack(tmp_path_factory, demo_model):
 @pytest.fixture(scope="module")
 def admin_session(fuzz_stack) -> requests.Session:
     """A session of the admin site logged in as a viewer (the role its JSON endpoints need)."""
-    from admin_site.config import Config
     from admin_site.services import build
+    from admin_site.settings import Settings
 
-    build(Config.from_env(fuzz_stack.admin_settings())).accounts.create("fuzz-viewer", "viewer", PASSWORD, by="fuzz")
+    build(Settings.from_env(fuzz_stack.admin_settings())).accounts.create("fuzz-viewer", "viewer", PASSWORD, by="fuzz")
     session = requests.Session()
     base = f"http://127.0.0.1:{fuzz_stack.ports.admin}"
     page = session.get(f"{base}/login", timeout=10).text

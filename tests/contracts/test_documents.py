@@ -10,12 +10,19 @@ from flask import Flask
 
 from admin_site import create_app
 from admin_site.services import build
-from adminclient import make_config
+from adminclient import make_settings
 from devstack.app_loader import load_app
 from devstack.stack import Ports, app_settings
 from helpers import ROOT
-from openapi_docs import (ADMIN_DOCUMENT, FUNCTIONS_DOCUMENT, NLU_DOCUMENT, documented, flask_routes,
-                          function_routes, load)
+from openapi_docs import (
+    ADMIN_DOCUMENT,
+    FUNCTIONS_DOCUMENT,
+    NLU_DOCUMENT,
+    documented,
+    flask_routes,
+    function_routes,
+    load,
+)
 
 # The admin site's routes deliberately left out of its document: HTML pages, form posts (each answers
 # a page or a redirect) and the data set's YAML download. Only what answers JSON is documented.
@@ -32,10 +39,12 @@ ADMIN_NOT_JSON = {
     ("GET", "/models/"), ("GET", "/models/jobs/{job_id}"), ("POST", "/models/jobs/{job_id}/cancel"),
     ("POST", "/models/rollback"), ("POST", "/models/train"), ("GET", "/models/versions/{version}"),
     ("POST", "/models/versions/{version}/promote"),
-    ("GET", "/poison/"), ("POST", "/poison/{queue}/{message_id}/discard"), ("POST", "/poison/{queue}/{message_id}/requeue"),
+    ("GET", "/poison/"), ("POST", "/poison/{queue}/{message_id}/discard"),
+    ("POST", "/poison/{queue}/{message_id}/requeue"),
     ("GET", "/qna/"), ("POST", "/qna/"), ("GET", "/qna/pairs/{pair_id}"), ("POST", "/qna/pairs/{pair_id}"),
     ("POST", "/qna/pairs/{pair_id}/delete"), ("POST", "/qna/publish"),
-    ("GET", "/review/"), ("GET", "/review/{conversation_id}/{turn_id}"), ("POST", "/review/{conversation_id}/{turn_id}"),
+    ("GET", "/review/"), ("GET", "/review/{conversation_id}/{turn_id}"),
+    ("POST", "/review/{conversation_id}/{turn_id}"),
     ("GET", "/users/"), ("POST", "/users/"), ("POST", "/users/{name}"),
 }
 
@@ -77,7 +86,7 @@ def test_the_function_app_document_names_its_http_triggers_and_is_served(monkeyp
 
 
 def test_the_admin_document_names_its_json_routes_and_is_served():
-    app = create_app(services=build(make_config()))  # in-memory stores
+    app = create_app(services=build(make_settings()))  # in-memory stores
     routes = flask_routes(app)
     assert ADMIN_NOT_JSON <= routes, ADMIN_NOT_JSON - routes  # each exclusion names a real route
     assert documented(load(ADMIN_DOCUMENT)) == routes - ADMIN_NOT_JSON

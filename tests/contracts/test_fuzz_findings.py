@@ -7,7 +7,7 @@ import json
 import azure.functions as func
 import pytest
 
-from adminclient import PASSWORD, Client, make_config
+from adminclient import PASSWORD, Client, make_settings
 from core import sendbird
 
 
@@ -37,7 +37,7 @@ def test_an_inbox_cursor_that_is_not_finite_is_a_400(after):
     from admin_site import create_app
     from admin_site.services import build
 
-    services = build(make_config())
+    services = build(make_settings())
     services.accounts.create("viewer", "viewer", PASSWORD, by="test")
     client = Client(create_app(services=services), "viewer")
     answer = client.get(f"/inbox/c1/turns?after={after}")

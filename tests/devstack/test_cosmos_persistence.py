@@ -18,6 +18,7 @@ from azure.cosmos import CosmosClient, PartitionKey, exceptions
 from devstack.stack import COSMOS_KEY, Ports, Stack, free_port
 from helpers import ROOT, stop_process, wait_for_port
 
+pytestmark = pytest.mark.stack  # every test starts the stand-in (a node process)
 SERVER = ROOT / "devstack" / "cosmos_server.js"
 SYSTEM = ("_rid", "_self", "_etag", "_ts")
 

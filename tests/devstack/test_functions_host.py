@@ -67,8 +67,8 @@ def test_every_function_of_the_app_is_registered_from_its_metadata(monkeypatch):
         ("agent_message", "conversations/{conversation_id}/messages", ("POST",)),
         ("openapi", "openapi.json", ("GET",)),
     }
-    from core.queues import queue_for
     from branches import all_branches
+    from core.queues import queue_for
     assert {listener.queue for listener in host.listeners} == {
         "turns-incoming", "turns-outgoing", *(queue_for(b) for b in all_branches())}
     assert host.queue_options.max_dequeue_count == 5
@@ -86,6 +86,7 @@ def storage_server(handler: type[BaseHTTPRequestHandler], queue: str) -> Iterato
         server.shutdown()
 
 
+@pytest.mark.stack
 def test_queue_writes_from_short_lived_threads_share_one_connection():
     """The HTTP server runs each request on a new thread: its queue writes must not each open a
     connection to Storage."""
@@ -112,6 +113,7 @@ def test_queue_writes_from_short_lived_threads_share_one_connection():
     assert len(client_ports) == 5 and len(set(client_ports)) == 1
 
 
+@pytest.mark.stack
 def test_queue_client_reads_chunked_answers_on_connections_the_server_closes():
     """The host's Storage client frames responses itself: a chunked body arrives whole, and the next
     request after the server closed the connection goes out on a new one."""
@@ -165,6 +167,7 @@ def routed(msg: func.QueueMessage) -> None:
 '''
 
 
+@pytest.mark.stack
 def test_a_queue_write_of_function_code_in_a_worker_wakes_that_queues_listener(tmp_path, monkeypatch):
     """A message the function code sends with the SDK to a queue of this host is taken at once, not
     at the next poll of an idle queue."""
@@ -239,6 +242,7 @@ def echo(req: func.HttpRequest) -> func.HttpResponse:
 '''
 
 
+@pytest.mark.stack
 def test_worker_processes_run_the_functions_and_one_that_dies_is_replaced(tmp_path, monkeypatch):
     """FUNCTIONS_WORKER_PROCESS_COUNT: the code runs in worker processes, a failure reaches the host as
     a failed invocation, and a worker that exits mid-invocation fails only that one."""
@@ -278,6 +282,7 @@ def test_worker_processes_run_the_functions_and_one_that_dies_is_replaced(tmp_pa
 
 
 
+@pytest.mark.stack
 def test_http_routes_keep_the_connection_and_answer_errors_as_json(tmp_path, monkeypatch):
     """One kept-alive connection carries many requests (a chunked body too); an unknown route, a
     wrong method, a function that raises and an oversized body get JSON errors, never a hang."""

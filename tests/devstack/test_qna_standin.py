@@ -22,7 +22,8 @@ import time
 import httpx
 import pytest
 
-from devstack.standins import DATA, qna_app
+from devstack.standins import DATA
+from devstack.standins.qna import qna_app
 
 KEY, PROJECT, V = "qna-key", "retail-faq", {"api-version": "2021-10-01"}
 BASE = f"/language/query-knowledgebases/projects/{PROJECT}"
@@ -93,7 +94,8 @@ def test_an_added_pair_is_answered_only_once_deployed():
 
 def test_replace_and_delete_reach_the_bot_at_the_next_deployment():
     http = client()
-    ops = [{"op": "replace", "value": {"id": 1, "answer": "Open 24 hours.", "questions": ["What are your opening hours?"]}},
+    ops = [{"op": "replace",
+            "value": {"id": 1, "answer": "Open 24 hours.", "questions": ["What are your opening hours?"]}},
            {"op": "delete", "value": {"id": 2}}]
     assert job(http, patch(http, ops))["status"] == "succeeded"
     assert ask(http, "what are your opening hours")["answer"] == SEED[0]["answer"]

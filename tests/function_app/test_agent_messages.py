@@ -17,13 +17,13 @@ import pytest
 import blueprints
 from admin_site.functions_api import FunctionsApi, FunctionsError
 from core.channels import SendBirdChannel
-from core.clients import RetryPolicy
 from core.conversation import Conversation
-from core.envelope import MAX_TEXT_CHARS
 from core.settings import get_settings
 from devstack.host_workers import call
 from helpers import ROOT
 from pipeline import nlu_result
+from switchboard.envelope import MAX_TEXT_CHARS
+from switchboard.retry import RetryPolicy
 
 TOKEN = "agent-token-for-tests"
 HANDOFF = "let me talk to a human"

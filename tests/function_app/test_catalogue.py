@@ -3,9 +3,10 @@ import pytest
 
 import branches
 from branches import greeting, order_status
-from core.catalogue import CachedCatalogue, Catalogue, Replies, Template, template_problems, usable
-from core.errors import TransientError
+from core.catalogue import CachedCatalogue, Catalogue, Replies, usable
 from pipeline import nlu_result
+from switchboard.errors import TransientError
+from switchboard.templates import Template, template_problems
 
 
 @pytest.mark.parametrize("text,problem", [
@@ -43,7 +44,8 @@ def test_what_the_code_cannot_use_is_dropped():
                            replies={"greeting": {"hello": "Hello {name}", "nope": "x"}, "gone": {"k": "v"}}), known)
     assert got.routes == {"a": "greeting", "c": None}
     assert got.replies == {}
-    assert usable(Catalogue(replies={"greeting": {"hello": "Hello!"}}), known).replies == {"greeting": {"hello": "Hello!"}}
+    replies = {"greeting": {"hello": "Hello!"}}
+    assert usable(Catalogue(replies=replies), known).replies == replies
 
 
 class Clock:

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from core.channels import SendBirdChannel
-from core.clients import RetryPolicy
-from core.envelope import Envelope
-from core.errors import PermanentError, TransientError
-from devstack.standins import sendbird_app
+from devstack.standins.sendbird import sendbird_app
+from switchboard.envelope import Envelope
+from switchboard.errors import PermanentError, TransientError
+from switchboard.retry import RetryPolicy
 
 REQUIRED = {"message", "channel_url", "message_type"}  # "Properties: Required"
 OPTIONAL = {"custom_type", "data", "send_push", "mentioned", "mark_as_read", "dedup_id", "created_at"}

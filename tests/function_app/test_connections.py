@@ -1,6 +1,6 @@
 """Both forms of every storage and Cosmos DB setting: a connection string or key (local, emulators),
 or an account reached with Entra ID (Azure), as the Functions host's identity conventions spell it.
-The function app's parser (core.connections) and the shared one (nlu.connections) agree."""
+Every deployable reads them with the one parser, `switchboard.connections`."""
 from __future__ import annotations
 
 import json
@@ -8,14 +8,13 @@ import json
 import pytest
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
-from core import connections as core_conn
+from admin_site.settings import Settings as AdminSettings
 from core.settings import Settings
 from core.storage_queues import StorageQueues
 from helpers import ROOT
-from nlu import connections as nlu_conn
 from nlu.registry import RegistryError, open_store
-
-from admin_site.config import Config, ConfigError
+from switchboard import connections as conn
+from switchboard.errors import SettingsError
 from training_jobs.worker import WorkerSettings
 
 AZURITE = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
@@ -36,31 +35,8 @@ SETTINGS_MATRIX = [
 ]
 
 
-def _outcome(read):
-    try:
-        return read()
-    except ValueError as e:
-        return type(e).__mro__[-3].__name__, str(e)  # ValueError, and what it says
-
-
-@pytest.mark.parametrize("env", SETTINGS_MATRIX)
-def test_the_function_apps_parser_and_the_shared_one_agree(env):
-    mine = _outcome(lambda: core_conn.queue_account_from_env(env))
-    shared = _outcome(lambda: nlu_conn.storage_from_env(env, "AzureWebJobsStorage"))
-    if isinstance(mine, core_conn.QueueAccount):
-        assert isinstance(shared, nlu_conn.StorageAccount)
-        assert (mine.connection_string, mine.queue_uri, mine.client_id, mine.managed_identity) == \
-               (shared.connection_string, shared.queue_uri, shared.client_id, shared.managed_identity)
-    elif mine is None:
-        assert shared is None
-    else:
-        assert isinstance(shared, tuple) and shared[0] == mine[0]
-        setting = mine[1].split(":")[0]
-        assert shared[1].startswith(setting), (mine, shared)
-
-
 def test_an_account_name_gives_both_service_uris():
-    account = nlu_conn.storage_from_env(ACCOUNT, "AzureWebJobsStorage")
+    account = conn.storage_from_env(ACCOUNT, "AzureWebJobsStorage")
     assert (account.blob_uri, account.queue_uri) == ("https://sbstore01.blob.core.windows.net",
                                                      "https://sbstore01.queue.core.windows.net")
     assert account.uses_identity
@@ -68,7 +44,7 @@ def test_an_account_name_gives_both_service_uris():
 
 def test_the_first_setting_present_wins_in_either_form():
     env = {"NLU_REGISTRY_CONNECTION_STRING__accountName": "regstore", "AzureWebJobsStorage": AZURITE}
-    account = nlu_conn.storage_from_env(env, "NLU_REGISTRY_CONNECTION_STRING", "AzureWebJobsStorage")
+    account = conn.storage_from_env(env, "NLU_REGISTRY_CONNECTION_STRING", "AzureWebJobsStorage")
     assert account.blob_uri == "https://regstore.blob.core.windows.net"
 
 
@@ -80,21 +56,21 @@ def test_the_first_setting_present_wins_in_either_form():
 ])
 def test_a_malformed_identity_setting_is_named(env, message):
     with pytest.raises(ValueError, match=message) as e:
-        core_conn.queue_account_from_env(env)
+        conn.storage_from_env(env)
     assert str(e.value).startswith("AzureWebJobsStorage__")
 
 
 def test_identity_clients_sign_in_with_entra_id_at_the_account_uri():
-    account = core_conn.QueueAccount(queue_uri="https://sbstore01.queue.core.windows.net", client_id="abcd",
-                                     managed_identity=True)
+    account = conn.StorageAccount(queue_uri="https://sbstore01.queue.core.windows.net", client_id="abcd",
+                                  managed_identity=True)
     client = StorageQueues(account)._client("turns-incoming")
     assert client.url == "https://sbstore01.queue.core.windows.net/turns-incoming"
     assert isinstance(client.credential, ManagedIdentityCredential)
-    shared = nlu_conn.StorageAccount(blob_uri="https://sbstore01.blob.core.windows.net", setting="X")
+    shared = conn.StorageAccount(blob_uri="https://sbstore01.blob.core.windows.net", setting="X")
     blob = shared.blob_service()
     assert blob.url.startswith("https://sbstore01.blob.core.windows.net") and isinstance(blob.credential,
                                                                                           DefaultAzureCredential)
-    with pytest.raises(nlu_conn.StorageSettingError, match="X: no queue service"):
+    with pytest.raises(SettingsError, match="X: no queue service"):
         shared.queue("training-requests")
 
 
@@ -118,7 +94,7 @@ def test_function_app_settings_take_an_account_and_no_cosmos_key():
                            "AzureWebJobsStorage__credential": "managedidentity"})
     settings = Settings.from_env(env)
     assert settings.storage.queue_uri == "https://sbstore01.queue.core.windows.net"
-    assert settings.cosmos_key == "" and isinstance(core_conn.cosmos_credential(settings.cosmos_key),
+    assert settings.cosmos_key == "" and isinstance(conn.cosmos_credential(settings.cosmos_key),
                                                     DefaultAzureCredential)
 
 
@@ -136,13 +112,13 @@ def test_an_emulator_without_its_key_is_refused_at_start():
 
 def test_admin_site_settings_take_either_form():
     base = {"ADMIN_SECRET_KEY": "s" * 40, "COSMOS_ENDPOINT": "https://sb.documents.azure.com:443/"}
-    config = Config.from_env({**base, **ACCOUNT})
+    config = AdminSettings.from_env({**base, **ACCOUNT})
     assert config.storage.queue_uri == "https://sbstore01.queue.core.windows.net" and config.cosmos_key == ""
-    assert Config.from_env({**base, "AzureWebJobsStorage": AZURITE}).storage.connection_string == AZURITE
-    with pytest.raises(ConfigError, match="AzureWebJobsStorage__accountName: a storage account name"):
-        Config.from_env({**base, "AzureWebJobsStorage__accountName": "NO"})
-    with pytest.raises(ConfigError, match="COSMOS_KEY is not set"):
-        Config.from_env({**base, "COSMOS_ENDPOINT": "http://localhost:8081"})
+    assert AdminSettings.from_env({**base, "AzureWebJobsStorage": AZURITE}).storage.connection_string == AZURITE
+    with pytest.raises(SettingsError, match="AzureWebJobsStorage__accountName: a storage account name"):
+        AdminSettings.from_env({**base, "AzureWebJobsStorage__accountName": "NO"})
+    with pytest.raises(SettingsError, match="COSMOS_KEY is not set"):
+        AdminSettings.from_env({**base, "COSMOS_ENDPOINT": "http://localhost:8081"})
 
 
 def test_training_worker_settings_take_either_form():

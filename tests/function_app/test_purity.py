@@ -1,12 +1,17 @@
-"""Pure means pure: the turn logic imports no SDK, no HTTP client and no web framework."""
+"""Pure means pure: the turn logic and the shared contract import no SDK, no HTTP client and no web
+framework."""
 import pkgutil
 
 import pytest
 
 from helpers import ROOT, run_without
 
-PURE = ["core.steps", "core.routing", "core.conversation", "core.envelope", "core.ports", "core.deps",
-        "core.queues", "core.stores", "core.memory", "core.ratelimit", "core.webchat"]
+PURE = ["core.steps", "core.routing", "core.conversation", "core.ports", "core.deps", "core.queues", "core.stores",
+        "core.memory", "core.ratelimit", "core.webchat", "core.catalogue",
+        # the shared package: its contract modules are pure; its adapters import their SDK when called
+        "switchboard.envelope", "switchboard.turns", "switchboard.templates", "switchboard.branches",
+        "switchboard.settings", "switchboard.errors", "switchboard.retry", "switchboard.cosmos",
+        "switchboard.connections"]
 BRANCHES = [f"branches.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "function_app" / "branches")])]
 
 

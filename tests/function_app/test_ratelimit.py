@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from core.cosmos_counters import COUNTERS, CosmosCounters
-from core.errors import ConflictError
 from core.ratelimit import Limit, MemoryCounters, take, wait_seconds, window_start
 from devstack.stack import COSMOS_KEY
+from switchboard.errors import ConflictError
 
 
 @pytest.fixture(params=["memory", "cosmos"])

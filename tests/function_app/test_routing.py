@@ -2,10 +2,10 @@ import re
 
 import pytest
 
+from branches import all_branches
 from core.conversation import Conversation, Pending
 from core.ports import Turn
 from core.queues import queue_for
-from branches import all_branches
 from core.routing import FALLBACK, FAQ, ROUTES, route
 
 

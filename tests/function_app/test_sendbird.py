@@ -4,7 +4,7 @@ import json
 import pytest
 
 from core import sendbird
-from core.errors import PermanentError
+from switchboard.errors import PermanentError
 
 
 def event(**overrides):

@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from core.errors import SettingsError
 from core.settings import ENV_NAMES, Settings
 from devstack.app_loader import local_settings
 from devstack.stack import Ports, app_settings
 from helpers import ROOT
+from switchboard.errors import SettingsError
 
 
 def sample() -> dict:

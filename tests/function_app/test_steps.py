@@ -6,12 +6,12 @@ import pytest
 
 from core import steps
 from core.conversation import Conversation
-from core.envelope import Envelope
-from core.errors import PermanentError, TransientError
 from core.queues import MAX_DEQUEUE_COUNT, TURNS_INCOMING, TURNS_OUTGOING, queue_for
 from core.stores import update_conversation
 from helpers import ROOT
 from pipeline import nlu_result
+from switchboard.envelope import Envelope
+from switchboard.errors import PermanentError, TransientError
 
 
 def test_every_message_delivered_twice_gives_one_reply_and_one_state_change(pipeline, deps):
@@ -71,7 +71,7 @@ def test_concurrent_updates_of_one_conversation_keep_both(deps):
     def add(i):
         barrier.wait()
         for j in range(10):
-            update_conversation(deps.conversations, new, lambda c: c.record_turn(f"t{i}-{j}", "greeting"))
+            update_conversation(deps.conversations, new, lambda c, j=j: c.record_turn(f"t{i}-{j}", "greeting"))
 
     threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
     for t in threads:
@@ -95,9 +95,11 @@ def test_one_trace_runs_through_every_step(pipeline, deps):
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from core import telemetry
+    from core.telemetry import SERVICE
+    from switchboard import telemetry
 
-    telemetry.configure()  # the process's provider, once (loading function_app.py may have done it)
+    # the process's provider, once (loading function_app.py may have done it)
+    telemetry.configure(SERVICE, always_trace=True)
     exporter = InMemorySpanExporter()
     trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
     deps.nlu.table["hi"] = nlu_result("greeting")
@@ -179,8 +181,8 @@ def test_a_channel_refusing_for_good_parks_the_reply_with_the_reason_in_the_turn
 
 
 def test_the_function_app_never_sends_the_nlu_service_more_text_than_it_accepts(pipeline, deps):
-    from core.envelope import MAX_TEXT_CHARS
     from inference_container.app import MAX_TEXT_CHARS as NLU_LIMIT
+    from switchboard.envelope import MAX_TEXT_CHARS
 
     seen = []
     deps.nlu.parse = lambda text: seen.append(text) or nlu_result("greeting")

@@ -13,11 +13,11 @@ from azure.cosmos import exceptions
 
 from core.conversation import Conversation, Outcome, Pending
 from core.cosmos import CosmosStores, translated
-from core.envelope import Envelope
-from core.errors import ConflictError, PermanentError, TransientError
 from core.memory import MemoryConversationStore, MemoryOutbox, MemoryTurnLog
 from core.stores import Unchanged, update_conversation
 from devstack.stack import COSMOS_KEY
+from switchboard.envelope import Envelope
+from switchboard.errors import ConflictError, PermanentError, TransientError
 
 
 @pytest.fixture(params=["memory", "cosmos"])

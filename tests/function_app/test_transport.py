@@ -16,8 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from azure.core.exceptions import (ServiceRequestError, ServiceRequestTimeoutError, ServiceResponseError,
-                                   ServiceResponseTimeoutError)
+from azure.core.exceptions import (
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
 from azure.core.pipeline.transport import HttpRequest, RequestsTransport
 from azure.core.rest import HttpRequest as RestHttpRequest
 from azure.cosmos import CosmosClient, PartitionKey, exceptions
@@ -29,6 +33,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 import core.transport as transport_module
 from core.transport import TRANSPORTS, HttpClientTransport, azure_transport
 from devstack.stack import COSMOS_KEY
+
+pytestmark = pytest.mark.stack  # nearly every test talks to a real HTTP(S) server on a socket
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,7 +158,7 @@ def tls(tmp_path) -> Tls:
     """A self-signed certificate for 127.0.0.1 and localhost, good for a day, for server and client."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "switchboard-test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     usage = dict.fromkeys(["content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
                            "crl_sign", "encipher_only", "decipher_only"], False)
     certificate = (
@@ -334,7 +340,7 @@ def cosmos_tls() -> Iterator[str]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the Cosmos DB stand-in is not on port {port} (exit {proc.poll()})")
+                    raise RuntimeError(f"the Cosmos DB stand-in is not on port {port} (exit {proc.poll()})") from None
                 time.sleep(0.05)
         yield f"https://127.0.0.1:{port}/"
     finally:

@@ -9,7 +9,6 @@ import azure.functions as func
 import pytest
 
 import blueprints
-from core.errors import ConflictError, SettingsError, TransientError
 from core.queues import TURNS_INCOMING
 from core.ratelimit import Limit, MemoryCounters
 from core.settings import LOCAL_WEBCHAT_TOKEN_SECRET, Settings
@@ -17,7 +16,7 @@ from core.webchat import Refused, WebchatGuard, WebchatLimits, client_address, c
 from core.wiring import use_deps
 from devstack.host_workers import call
 from helpers import ROOT
-
+from switchboard.errors import ConflictError, SettingsError, TransientError
 
 WEBCHAT_SECRET = "webchat-token-secret-of-these-tests"
 

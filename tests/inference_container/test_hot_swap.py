@@ -26,7 +26,8 @@ def test_promotion_swaps_versions_under_load_with_zero_failed_requests(demo_mode
            "NLU_MODEL_CACHE_DIR": str(tmp_path / "cache"), "PORT": str(port), "WEB_CONCURRENCY": "2",
            "GUNICORN_WORKER_CLASS": worker_class}
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "inference_container/gunicorn.conf.py", "inference_container.wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "-c", "inference_container/gunicorn.conf.py",
+         "inference_container.wsgi:app"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"

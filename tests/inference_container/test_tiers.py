@@ -54,7 +54,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 reader = InMemoryMetricReader()
 metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
-from nlu import telemetry
+from switchboard import telemetry
 memory = InMemorySpanExporter()
 telemetry.configure("switchboard-nlu", [SimpleSpanProcessor(memory)], env={})
 from inference_container.app import create_app

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from admin_site import config as admin_config
-from core import queues
-from core import routing
+from admin_site import settings as admin_config
+from core import queues, routing
 from core import settings as function_settings
 from training_jobs.azureml import AzureMLSettings
 
@@ -285,13 +284,11 @@ def test_queues_cover_every_branch_and_the_pipeline():
 
 
 def test_cosmos_containers_match_the_code():
-    from admin_site.services import CONTAINERS
-    from core.cosmos_counters import COUNTERS
+    from switchboard.cosmos import COUNTERS, PARTITION_KEYS
 
     text, _ = Bicep(MAIN).var_block("cosmosContainers")
     declared = dict(re.findall(r"name:\s*'([^']+)',\s*partitionKey:\s*'([^']+)'", text))
-    expected = dict(CONTAINERS) | {COUNTERS: "/id"}
-    assert declared == expected
+    assert declared == PARTITION_KEYS
     assert re.search(rf"name:\s*'{COUNTERS}'[^}}]*defaultTtl:\s*-1", text), "ratelimits needs TTL on"
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from admin_site.queues import StorageQueues
+from admin_site.queues import StoragePoisonQueues
 from branches import greeting
 from devstack.stack import storage_connection
 from livestack import Live, message_event
@@ -63,7 +63,7 @@ def test_a_parked_turn_re_queued_from_poison_is_answered_once(live: Live, stack,
     channel = live.new_channel()
     faults("nlu", "refuse")
     live.say("hello again", channel, message_id=705)
-    queues = StorageQueues(storage_connection(stack.ports))
+    queues = StoragePoisonQueues(storage_connection(stack.ports))
     deadline = time.monotonic() + 60
     while not (parked := [m for m in queues.peek("turns-incoming-poison") if '"sendbird:705"' in m.text]):
         assert time.monotonic() < deadline, "the failing turn never reached turns-incoming-poison"

@@ -10,8 +10,8 @@ import re
 import subprocess
 import sys
 import threading
-from urllib.parse import urlparse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
 
 import pytest
 
@@ -27,13 +27,15 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from core import telemetry
+from core.telemetry import SERVICE
+from switchboard import telemetry
 memory = InMemorySpanExporter()
-telemetry.configure(os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"], [SimpleSpanProcessor(memory)])
+telemetry.configure(SERVICE, [SimpleSpanProcessor(memory)],
+                    connection=os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"], always_trace=True)
 
 import branches
 from core import steps, wiring
-from core.envelope import Envelope
+from switchboard.envelope import Envelope
 from core.settings import Settings
 
 deps = wiring.build(Settings.from_env())
@@ -91,7 +93,8 @@ def telemetry_run(stack, tmp_path_factory):
            "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
                                                     f"IngestionEndpoint=http://127.0.0.1:{server.server_port}/",
            "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",  # every span, not the distro's 5 a second:
-           "OTEL_TRACES_SAMPLER": "microsoft.fixed_percentage", "OTEL_TRACES_SAMPLER_ARG": "1.0", "TMPDIR": str(tmp_path_factory.mktemp("tmp"))}
+           "OTEL_TRACES_SAMPLER": "microsoft.fixed_percentage", "OTEL_TRACES_SAMPLER_ARG": "1.0",
+           "TMPDIR": str(tmp_path_factory.mktemp("tmp"))}
     done = subprocess.run([sys.executable, "-c", SCRIPT, MARKER], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
     server.shutdown()

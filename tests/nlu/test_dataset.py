@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import DATASETS, DEMO_DATA
 from nlu import dataset as data
 from nlu.dataset import DataError, Example, Span
-
-from helpers import DATASETS, DEMO_DATA
 
 
 def write(tmp_path, name, text):
@@ -42,11 +41,13 @@ def test_project_format_reads_spans_and_synonyms(tmp_path):
 
 
 def test_lookup_values_are_read_and_a_bad_list_names_its_line(tmp_path):
-    with_lookup = GOOD.replace("      red: [crimson, scarlet]", "      red: [crimson, scarlet]\n    lookup: [red, teal, ' ']")
+    with_lookup = GOOD.replace("      red: [crimson, scarlet]",
+                               "      red: [crimson, scarlet]\n    lookup: [red, teal, ' ']")
     d = data.load(write(tmp_path, "a.yml", with_lookup))
     assert d.lookups == {"colour": ["red", "teal"]}
     assert d.fingerprint() != data.load(write(tmp_path, "b.yml", GOOD)).fingerprint()
-    bad = write(tmp_path, "c.yml", GOOD.replace("      red: [crimson, scarlet]", "      red: [crimson]\n    lookup: {red: 1}"))
+    bad = write(tmp_path, "c.yml",
+                GOOD.replace("      red: [crimson, scarlet]", "      red: [crimson]\n    lookup: {red: 1}"))
     with pytest.raises(DataError, match=r"c.yml: line 7: the lookup values of colour must be a list of values"):
         data.load(bad)
 

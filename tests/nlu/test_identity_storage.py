@@ -16,12 +16,11 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 from devstack.stack import free_port
 from helpers import ROOT, stop_process, wait_for_port
-from nlu import connections
 from nlu.registry import open_registry
 from nlu.training import StorageRequestQueue
+from switchboard import connections
 
 sys.path.insert(0, str(ROOT / "function_app"))
-from core import connections as core_connections  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.storage_queues import StorageQueues  # noqa: E402
 
@@ -42,7 +41,8 @@ class TokenCredential:
         self.scopes.extend(scopes)
         now = int(time.time())
         token = _jwt({"aud": self.audience, "iss": "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/",
-                      "iat": now - 60, "nbf": now - 60, "exp": now + 3600, "oid": "00000000-0000-0000-0000-00000000beef"})
+                      "iat": now - 60, "nbf": now - 60, "exp": now + 3600,
+                      "oid": "00000000-0000-0000-0000-00000000beef"})
         return AccessToken(token, now + 3600)
 
 
@@ -76,7 +76,6 @@ def signed_in(oauth_azurite, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", oauth_azurite["cert"])
     credential = TokenCredential()
     monkeypatch.setattr(connections.StorageAccount, "credential", lambda self: credential)
-    monkeypatch.setattr(core_connections, "entra_credential", lambda *a, **k: credential)
     env = {"AzureWebJobsStorage__queueServiceUri": oauth_azurite["queue"],
            "AzureWebJobsStorage__blobServiceUri": oauth_azurite["blob"],
            "AzureWebJobsStorage__credential": "managedidentity",

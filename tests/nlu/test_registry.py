@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from nlu.registry import Conflict, Registry, RegistryError, open_registry
+from nlu.registry import Registry, RegistryError, open_registry
+from switchboard.errors import ConflictError
 
 
 def make_artifact(folder, intents=("a", "b"), tags=("O",), contract=1):
@@ -94,7 +95,7 @@ def test_of_two_promotions_from_the_same_pointer_only_one_wins(registry, tmp_pat
     registry.promote("1.0.0")
     seen = registry.production()
     registry.promote("1.0.1", pointer=seen)
-    with pytest.raises(Conflict):
+    with pytest.raises(ConflictError):
         registry.promote("1.0.2", pointer=seen)
     assert registry.production()[0]["version"] == "1.0.1"
 
@@ -112,7 +113,7 @@ def test_racing_promotions_have_exactly_one_winner(registry, tmp_path):
         try:
             registry.promote(version, pointer=seen)
             outcomes[version] = "won"
-        except Conflict:
+        except ConflictError:
             outcomes[version] = "lost"
 
     threads = [threading.Thread(target=contender, args=(v,)) for v in ("1.0.1", "1.0.2", "1.0.3")]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nlu.dataset import Span
 from nlu.spans import decode_entities, encode_tags, tag_labels
 from nlu.tokenizer import WordPieceTokenizer
-from nlu.dataset import Span
 from training_jobs.pretrained import vocab_path
 
 

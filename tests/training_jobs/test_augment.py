@@ -1,8 +1,7 @@
 """Entity substitution: more training texts for a small catalogue, spans kept exact."""
+from helpers import DEMO_DATA
 from nlu.dataset import Example, Span, load
 from training_jobs.augment import MAX_SOURCE, augment, substitute, value_pools
-
-from helpers import DEMO_DATA
 
 
 def test_a_substitution_moves_the_spans_with_the_new_values():

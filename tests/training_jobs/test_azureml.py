@@ -3,7 +3,6 @@ fake of the SDK's job operations (no network, no sleeping)."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import sys
 import threading
@@ -121,9 +120,9 @@ def test_the_requested_recipe_reaches_every_rank(tmp_path):
 
 def test_the_code_snapshot_holds_the_packages_and_nothing_else(tmp_path):
     code = azureml.stage_code(tmp_path / "code")
-    assert sorted(p.name for p in code.iterdir()) == ["nlu", "training_jobs"]
+    assert sorted(p.name for p in code.iterdir()) == ["nlu", "switchboard", "training_jobs"]
     assert (code / "training_jobs" / "__main__.py").is_file() and (code / "nlu" / "dataset.py").is_file()
-    assert (code / "training_jobs" / "data" / "demo.yml").is_file()
+    assert (code / "training_jobs" / "data" / "demo.yml").is_file() and (code / "switchboard" / "errors.py").is_file()
     assert not list(code.rglob("Dockerfile*")) and not list(code.rglob("__pycache__"))
     assert not (code / "nlu" / "requirements.txt").exists()
 
@@ -207,7 +206,7 @@ def test_a_completed_job_streams_its_log_and_returns_the_artifact(tmp_path):
     assert not [p for p in out.parent.iterdir() if p != out]  # the download folder is gone
     assert jobs.downloads == [(NAME, "model")]
     job, code = jobs.submitted[0]
-    assert code == ["nlu", "training_jobs"] and job.tags == {"switchboard_job_id": "job-42"}
+    assert code == ["nlu", "switchboard", "training_jobs"] and job.tags == {"switchboard_job_id": "job-42"}
     # the job's log, in order, with the status changes around it
     assert [line for line in lines if line in LOG] == LOG
     assert lines[0] == f"azureml: submitted job {NAME} ({URL})"

@@ -18,7 +18,8 @@ HELD = [ex(f"order {i}", "order") for i in range(50)] + [ex(f"hi {i}", "greet") 
 RIGHT = [parse(e.intent) for e in HELD]
 
 
-def wrong(parsed: list[dict], n: int, held: list[Example] = HELD, intent: str = "order", to: str = "greet") -> list[dict]:
+def wrong(parsed: list[dict], n: int, held: list[Example] = HELD, intent: str = "order",
+          to: str = "greet") -> list[dict]:
     """`n` of the `intent` examples taken for `to`."""
     out, left = [], n
     for e, p in zip(held, parsed):

@@ -8,10 +8,13 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import DEMO_DATA, run_cli
 from nlu.artifact import artifact_files, load_model
 
 
+@pytest.mark.horovod
 def test_two_rank_horovod_job_trains_both_tiers_on_shards_and_writes_one_artifact(tmp_path):
     horovodrun = shutil.which("horovodrun", path=str(Path(sys.executable).parent))
     assert horovodrun, "horovod is not installed in the project's environment (make install)"

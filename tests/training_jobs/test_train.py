@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from helpers import DEMO_DATA, run_cli
+from nlu import dataset as data
 from nlu.artifact import CONTRACT, ONNX, load_model
 from training_jobs.keras_runtime import KERAS, load_keras_model
-from nlu import dataset as data
 from training_jobs.train import TrainConfig, prepare_splits, unbias_moving_average
 
 
@@ -100,9 +100,11 @@ def test_evaluate_prints_metrics_json(demo_model):
     assert metrics["oos_recall"] is None  # the demo data has no out-of-scope examples
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("args, message", [
     (["train", "--data", "nope.yml", "--out", "x"], "nope.yml: path: no such file or folder"),
-    (["evaluate", "--model", "training_jobs", "--data", str(DEMO_DATA), "--split", "train"], "no metadata.json: not a model artifact"),
+    (["evaluate", "--model", "training_jobs", "--data", str(DEMO_DATA), "--split", "train"],
+     "no metadata.json: not a model artifact"),
     (["promote", "1.0.0"], "no registry: pass --registry"),
 ])
 def test_cli_errors_are_one_clear_line(args, message, tmp_path):
@@ -112,6 +114,7 @@ def test_cli_errors_are_one_clear_line(args, message, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.stack
 def test_train_on_bad_data_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.yml"
     shutil.copy(DEMO_DATA, bad)

@@ -10,8 +10,7 @@ import pytest
 
 from helpers import DEMO_DATA
 from nlu import dataset as data
-from nlu.artifact import (ONNX, TRANSFORMER_ONNX, ArtifactError, TierStats, artifact_files, load_model,
-                          read_metadata)
+from nlu.artifact import ONNX, TRANSFORMER_ONNX, ArtifactError, TierStats, artifact_files, load_model, read_metadata
 from training_jobs.keras_runtime import KERAS
 from training_jobs.train import TrainConfig, prepare_splits
 
@@ -135,6 +134,7 @@ def test_tier_statistics_summarise_answers_and_times():
     assert summary["fast"] == {"answered": 3, "p50_ms": 0.2, "p95_ms": 0.2}
 
 
+@pytest.mark.stack
 def test_a_job_whose_int8_model_disagrees_fails_with_the_figures_and_writes_nothing(tmp_path, monkeypatch):
     """The parity check, broken on purpose: the int8 graph's intent head is scrambled after quantising."""
     import onnx

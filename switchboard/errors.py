@@ -1,4 +1,4 @@
-"""The pipeline's error hierarchy.
+"""The error hierarchy every deployable shares.
 
 Permanent failures (a payload that can never be processed, a request an outside service refuses
 for good) are recorded and acknowledged; transient ones (timeouts, 5xx, 408, 429, ETag conflicts
@@ -6,14 +6,15 @@ that kept losing) are re-raised so that the queue delivers the message again and
 `maxDequeueCount` attempts, parks it in `<queue>-poison`. Adapters translate their SDK's or HTTP
 client's errors into these two, so the steps decide on them alone.
 """
+from typing import Any
 
 
 class SwitchboardError(Exception):
     """Base class of every error the pipeline raises on purpose."""
 
 
-class SettingsError(SwitchboardError):
-    """A setting is missing or invalid; raised once, at start-up."""
+class SettingsError(SwitchboardError, ValueError):
+    """A setting is missing or invalid, the message naming it; raised once, at start-up."""
 
 
 class PermanentError(SwitchboardError):
@@ -26,7 +27,12 @@ class TransientError(SwitchboardError):
 
 
 class ConflictError(TransientError):
-    """An optimistic-concurrency write lost: the document changed since it was read."""
+    """An optimistic-concurrency write lost: the document changed (or appeared, or went) since it was
+    read. `current` is what is stored now, when the store says (a page shows both, and who changed it)."""
+
+    def __init__(self, message: str = "the document changed since it was read", current: Any = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 def is_transient_status(status: int | None) -> bool:

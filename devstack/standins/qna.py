@@ -1,15 +1,12 @@
-"""Local stand-ins for the outside SaaS the bot talks to, speaking their protocols:
+"""The question answering stand-in: Azure AI Language custom question answering, api-version 2021-10-01.
 
-- the shop API: `GET /products?q=&brand=&colour=&limit=`, `GET /orders/<id>` (header x-api-key);
-- question answering, as Azure AI Language's `POST /language/:query-knowledgebases` (answered from the
-  last deployment) and its authoring API (update the QnAs, deploy, the jobs), api-version 2021-10-01;
-- SendBird's bot send API, `POST /v3/bots/<bot_userid>/send` (header Api-Token), which keeps what
-  the bot sent, honours `dedup_id`, refuses what the real API refuses with SendBird's error shape
-  (a wrong token: 400401; a missing `message`, `channel_url` or `message_type`: 400105), and can be
-  told to answer 429 (500910, with X-RateLimit-RetryAfter) or 500;
-- the web chat page.
-
-Their data are the JSON files in devstack/data. Test hooks live under `/__standin/`.
+The runtime query the bot sends, `POST /language/:query-knowledgebases` (answered from the last
+deployment), and the authoring calls the admin site publishes with (update the QnAs, deploy, the jobs):
+REST reference "Question Answering Projects", view=rest-questionanswering-2021-10-01; the OpenAPI file
+questionanswering-authoring.json; the how-to "Authoring API"; "Project limits and boundaries". Edits
+reach the bot only when deployed. Jobs end `job_seconds` after they were accepted, polled through their
+job URL as on Azure (its `Operation-Location`, like the how-to's example, ends in the job id and carries
+no api-version). The project starts deployed as `production` with devstack/data/qna.json.
 """
 from __future__ import annotations
 
@@ -22,64 +19,10 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import Flask, abort, jsonify, request, send_from_directory
+from flask import Flask, jsonify, request
 
-DATA = Path(__file__).with_name("data")
-WEBCHAT = Path(__file__).with_name("webchat")
-_WORD = re.compile(r"[a-z0-9']+")
-STOP = {"a", "an", "the", "i", "you", "your", "my", "do", "is", "are", "can", "to", "of", "on", "in",
-        "what", "how", "when", "me", "it", "for", "we", "and", "or", "there", "any", "have", "does"}
+from devstack.standins import DATA, words
 
-
-def words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in STOP}
-
-
-def _json_error(status: int, message: str):
-    response = jsonify({"error": {"code": status, "message": message}})
-    response.status_code = status
-    return response
-
-
-def shop_app(api_key: str, data: Path = DATA) -> Flask:
-    app = Flask("shop")
-    products = json.loads((data / "products.json").read_text())
-    orders = {o["order_id"]: o for o in json.loads((data / "orders.json").read_text())}
-
-    @app.before_request
-    def check_key():
-        if request.headers.get("x-api-key") != api_key:
-            return _json_error(401, "missing or wrong x-api-key")
-
-    @app.get("/products")
-    def search():
-        q, brand, colour = (request.args.get(k, "").strip().lower() for k in ("q", "brand", "colour"))
-        limit = min(int(request.args.get("limit", 10)), 50)
-
-        def matches(p: dict) -> bool:
-            haystack = words(f"{p['name']} {p['category']}")
-            return ((not q or words(q) <= haystack or q in p["category"])
-                    and (not brand or brand == p["brand"].lower())
-                    and (not colour or colour == p["colour"].lower()))
-        found = [p for p in products if matches(p)]
-        return jsonify({"products": found[:limit], "total": len(found)})
-
-    @app.get("/orders/<order_id>")
-    def order(order_id: str):
-        found = orders.get(order_id.upper())
-        return jsonify(found) if found else _json_error(404, f"no order {order_id}")
-
-    return app
-
-
-# ---- question answering ------------------------------------------------------------------------------
-# Azure AI Language custom question answering, api-version 2021-10-01: the runtime query the bot sends
-# and the authoring calls the admin site publishes with (REST reference "Question Answering Projects",
-# view=rest-questionanswering-2021-10-01; the OpenAPI file questionanswering-authoring.json; the how-to
-# "Authoring API"; "Project limits and boundaries"). The bot is answered from the last deployment;
-# edits reach it only when deployed. Jobs end `job_seconds` after they were accepted, polled through
-# their job URL as on Azure (its `Operation-Location`, like the how-to's example, ends in the job id and
-# carries no api-version).
 QNA_API_VERSIONS = ("2021-10-01",)
 QNA_SOURCE = "devstack/data/qna.json"
 APIM_DENIED = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
@@ -290,6 +233,7 @@ def qna_app(api_key: str, data: Path = DATA, project: str = "retail-faq", job_se
         problems = qna_ops_problems(body)
         if problems:
             return _language_error(400, "InvalidRequest", f"Invalid update QnAs request: {problems[0]}", problems)
+        assert isinstance(body, list)  # qna_ops_problems refuses anything else
         return accepted(request.path, state.submit("qnas", state.update(body)))
 
     @app.get(f"{prefix}/qnas/jobs/<job_id>")
@@ -347,132 +291,3 @@ def best_answers(pairs: list[dict], question: str, body: dict) -> list[dict]:
                for s, p in scored[: int(body.get("top", 1))] if s > 0 and s >= threshold]
     return answers or [{"answer": "No good match found in KB.", "confidenceScore": 0.0, "id": -1,
                         "questions": [], "metadata": {}}]
-
-
-def sendbird_error(http_status: int, code: int, message: str, headers: dict | None = None):
-    """SendBird's error answer: HTTP 400 or 500 (429 for rate limits) and a six-digit code."""
-    return jsonify({"error": True, "code": code, "message": message}), http_status, headers or {}
-
-
-# "Send a bot message" (Chat Platform API v3): these are required; bots also send files (FILE, as
-# multipart/form-data), which the bot never does, so the stand-in refuses them.
-BOT_SEND_REQUIRED = ("message", "channel_url", "message_type")
-SERVER_ERRORS = {429: (500910, "Too many requests."), 500: (500901, "Unexpected error.")}
-
-
-def sendbird_app(api_token: str) -> Flask:
-    app = Flask("sendbird")
-    sent: list[dict] = []
-    by_dedup: dict[str, dict] = {}
-    faults: list[dict] = []
-    repeats: dict[str, int] = {}  # dedup_id -> sends after the first (absorbed, as SendBird does)
-    lock = threading.Lock()
-
-    @app.post("/v3/bots/<bot_userid>/send")
-    def bot_send(bot_userid: str):
-        if request.headers.get("Api-Token") != api_token:
-            return sendbird_error(400, 400401, 'Invalid value: "Api-Token".')
-        with lock:
-            if faults:
-                fault = faults[0]
-                fault["count"] -= 1
-                if fault["count"] <= 0:
-                    faults.pop(0)
-                code, message = SERVER_ERRORS.get(fault["status"], (500901, "Unexpected error."))
-                return sendbird_error(fault["status"], code, message,
-                                      {"X-RateLimit-RetryAfter": str(fault.get("retry_after", 1))})
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            return sendbird_error(400, 400403, "Invalid JSON body.")
-        missing = [name for name in BOT_SEND_REQUIRED if name not in body]
-        if missing:
-            return sendbird_error(400, 400105, f'"{missing[0]}" must be required.')
-        wrong = [name for name in BOT_SEND_REQUIRED if not isinstance(body[name], str)]
-        if wrong:
-            return sendbird_error(400, 400100, f'"{wrong[0]}" must be a string.')
-        if body["message_type"] != "MESG":
-            return sendbird_error(400, 400111, f'Invalid value: "message_type" {body["message_type"]!r} '
-                                                '(this stand-in takes text messages only).')
-        with lock:
-            dedup = body.get("dedup_id")
-            if dedup and dedup in by_dedup:  # the same message again: no second message in the channel
-                repeats[dedup] = repeats.get(dedup, 0) + 1
-                return jsonify(by_dedup[dedup])
-            message = {"message_id": len(sent) + 1, "type": "MESG", "message": body["message"],
-                       "channel_url": body["channel_url"], "dedup_id": dedup,
-                       "user": {"user_id": bot_userid}, "created_at": int(time.time() * 1000)}
-            sent.append(message)
-            if dedup:
-                by_dedup[dedup] = message
-        return jsonify(message)
-
-    @app.get("/__standin/sent")
-    def list_sent():
-        with lock:
-            return jsonify({"messages": list(sent), "repeats": dict(repeats)})
-
-    @app.delete("/__standin/sent")
-    def clear_sent():
-        with lock:
-            sent.clear()
-            by_dedup.clear()
-            repeats.clear()
-        return jsonify({"messages": []})
-
-    @app.post("/__standin/faults")
-    def add_fault():
-        fault = request.get_json(force=True)
-        with lock:
-            faults.append({"status": int(fault.get("status", 429)), "count": int(fault.get("count", 1)),
-                           "retry_after": fault.get("retry_after", 1)})
-        return jsonify({"faults": len(faults)})
-
-    return app
-
-
-def webchat_app(functions_url: str) -> Flask:
-    app = Flask("webchat")
-
-    @app.get("/")
-    def page():
-        html = (WEBCHAT / "index.html").read_text().replace("__FUNCTIONS_URL__", functions_url)
-        return html, 200, {"Content-Type": "text/html; charset=utf-8"}
-
-    @app.get("/<path:name>")
-    def asset(name: str):
-        if name.endswith((".js", ".css")):
-            return send_from_directory(WEBCHAT, name)
-        abort(404)
-
-    return app
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Serve the four stand-ins from one process; keys and tokens come from the app's settings."""
-    import argparse
-    import os
-
-    from werkzeug.serving import make_server
-
-    parser = argparse.ArgumentParser(prog="python -m devstack.standins", description=__doc__.split("\n")[0])
-    for name, port in (("shop", 7101), ("qna", 7102), ("sendbird", 7103), ("webchat", 7100)):
-        parser.add_argument(f"--{name}-port", type=int, default=port)
-    parser.add_argument("--functions-url", default="http://127.0.0.1:7071", help="as the browser reaches it")
-    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
-    args = parser.parse_args(argv)
-    env = os.environ
-    apps = {
-        args.shop_port: shop_app(env.get("SHOP_API_KEY", "local-shop-key")),
-        args.qna_port: qna_app(env.get("QNA_API_KEY", "local-qna-key"), project=env.get("QNA_PROJECT", "retail-faq"),
-                               job_seconds=0.5),
-        args.sendbird_port: sendbird_app(env.get("SENDBIRD_API_TOKEN", "local-sendbird-token")),
-        args.webchat_port: webchat_app(args.functions_url),
-    }
-    servers = [make_server(args.host, port, app, threaded=True) for port, app in apps.items()]
-    for server in servers[1:]:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    servers[0].serve_forever()
-
-
-if __name__ == "__main__":
-    main()

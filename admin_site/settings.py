@@ -8,17 +8,13 @@ import os
 from dataclasses import dataclass, fields
 from urllib.parse import urlparse
 
-from core.connections import cosmos_key_problem
-from core.settings import parse_value
-from nlu.connections import StorageAccount, StorageSettingError, storage_from_env
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names every one."""
+from switchboard.connections import STORAGE_SETTING, StorageAccount, cosmos_key_problem, storage_from_env
+from switchboard.errors import SettingsError
+from switchboard.settings import parse_value
 
 
 @dataclass(frozen=True)
-class Config:
+class Settings:
     secret_key: str
     base_url: str = "http://127.0.0.1:7104"  # https: session cookies are Secure; links in notifications
     cosmos_endpoint: str = ""
@@ -36,7 +32,6 @@ class Config:
     login_window_seconds: float = 60.0  # ... within this, then 429
     max_upload_bytes: int = 5 * 1024 * 1024
     trusted_proxies: int = 0  # X-Forwarded-For hops to trust (1 behind Container Apps' ingress)
-    seed_demo: bool = False  # give an empty catalogue the demo bot's intents, replies, routes and QnA
     nlu_registry: str = "azure://models"  # the model registry (in `storage`): the Models page
     training_store: str = "azure://training"  # training jobs, snapshots and data sets
 
@@ -45,12 +40,12 @@ class Config:
         return urlparse(self.base_url).scheme == "https"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Config":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         values, problems = {}, []
         try:
             values["storage"] = storage_from_env(env, STORAGE_SETTING)
-        except StorageSettingError as e:
+        except SettingsError as e:
             problems.append(str(e))
         for f in fields(cls):
             if f.name == "storage":
@@ -61,7 +56,7 @@ class Config:
                     problems.append(f"{ENV_NAMES[f.name]} is not set")
                 continue
             try:
-                values[f.name] = _parse(f.name, f.type, raw)
+                values[f.name] = parse_value(f.name, str(f.type), raw)  # the annotation, as text (PEP 563)
             except ValueError as e:
                 problems.append(f"{ENV_NAMES[f.name]}: {e}")
         if len(values.get("secret_key", "x" * 32)) < 32:
@@ -69,12 +64,11 @@ class Config:
         if values.get("cosmos_endpoint"):
             problems += filter(None, [cosmos_key_problem(values["cosmos_endpoint"], values.get("cosmos_key", ""))])
         if problems:
-            raise ConfigError("invalid settings: " + "; ".join(problems))
+            raise SettingsError("invalid settings: " + "; ".join(problems))
         return cls(**values)
 
 
 REQUIRED = {"secret_key"}
-STORAGE_SETTING = "AzureWebJobsStorage"  # a connection string, or __accountName etc. (nlu.connections)
 ENV_NAMES = {
     "secret_key": "ADMIN_SECRET_KEY", "base_url": "ADMIN_BASE_URL",
     "cosmos_endpoint": "COSMOS_ENDPOINT", "cosmos_key": "COSMOS_KEY", "cosmos_database": "COSMOS_DATABASE",
@@ -83,18 +77,5 @@ ENV_NAMES = {
     "qna_project": "QNA_PROJECT", "qna_deployment": "QNA_DEPLOYMENT", "nlu_min_confidence": "NLU_MIN_CONFIDENCE",
     "login_limit": "ADMIN_LOGIN_LIMIT", "login_window_seconds": "ADMIN_LOGIN_WINDOW_SECONDS",
     "max_upload_bytes": "ADMIN_MAX_UPLOAD_BYTES", "trusted_proxies": "ADMIN_TRUSTED_PROXIES",
-    "seed_demo": "ADMIN_SEED_DEMO", "nlu_registry": "NLU_REGISTRY", "training_store": "TRAINING_STORE",
+    "nlu_registry": "NLU_REGISTRY", "training_store": "TRAINING_STORE",
 }
-
-
-def _parse(name: str, kind: str, raw: str):
-    if kind == "bool":
-        if raw.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"true or false, got {raw!r}")
-        return raw.lower() in ("true", "1")
-    if kind == "int":
-        value = int(raw)
-        if value < 0:
-            raise ValueError(f"must not be negative, got {raw}")
-        return value
-    return parse_value(name, kind, raw)  # floats, URLs and text as the function app reads them

@@ -9,13 +9,17 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from core.errors import PermanentError
+from switchboard.errors import PermanentError
 
 SCHEMA_VERSION = 1
 MAX_TEXT_CHARS = 1000
-_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
+ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")  # turn, conversation and user ids, everywhere
+
+
+def valid_id(value: object) -> bool:
+    return isinstance(value, str) and bool(ID.match(value))
 
 
 def now_ms() -> float:
@@ -24,7 +28,7 @@ def now_ms() -> float:
 
 def check_id(kind: str, value: Any) -> str:
     """Ids become Cosmos DB document ids and URL segments: a conservative alphabet, bounded length."""
-    if not isinstance(value, str) or not _ID.match(value):
+    if not valid_id(value):
         raise PermanentError(f"{kind} must be 1-200 characters of letters, digits and . _ : @ -")
     return value
 
@@ -50,36 +54,37 @@ def valid_text(text: str) -> str:
 @dataclass
 class Envelope:
     turn_id: str
-    channel: str  # "sendbird" | "webchat"
+    channel: str  # one of switchboard.turns.CHANNELS
     conversation_id: str
     user_id: str
     text: str
     received_at: float = field(default_factory=now_ms)  # epoch milliseconds
-    channel_data: dict[str, Any] = field(default_factory=dict)  # e.g. SendBird's channel_url
+    channel_data: dict[str, Any] = field(default_factory=dict[str, Any])  # e.g. SendBird's channel_url
     traceparent: str = ""
     nlu: dict[str, Any] | None = None
     branch: str | None = None
     reply: str | None = None
     error: str | None = None  # why the turn failed, when it did (the customer gets an apology)
-    timings: dict[str, float] = field(default_factory=dict)  # step -> milliseconds spent
+    timings: dict[str, float] = field(default_factory=dict[str, float])  # step -> milliseconds spent
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        if isinstance(self.text, str) and not self.text.isascii():
+        if not self.text.isascii():
             self.text = valid_text(self.text)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "Envelope":
+    def from_json(cls, raw: str | bytes) -> Envelope:
         try:
-            data = json.loads(raw)
+            parsed: Any = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: "[[[[..." x 100,000
             raise PermanentError(f"envelope is not JSON: {type(e).__name__}: {str(e)[:200]}") from e
-        if not isinstance(data, dict):
+        if not isinstance(parsed, dict):
             raise PermanentError("envelope is not a JSON object")
-        if data.get("schema") != SCHEMA_VERSION:
+        data = cast(dict[str, Any], parsed)
+        if type(data.get("schema")) is not int or data["schema"] != SCHEMA_VERSION:  # true == 1.0 == 1
             raise PermanentError(f"unknown envelope schema {data.get('schema')!r}")
         known = set(cls.__dataclass_fields__)
         missing = {"turn_id", "channel", "conversation_id", "user_id", "text"} - data.keys()

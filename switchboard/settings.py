@@ -1,0 +1,39 @@
+"""A setting's text as its value: every deployable's settings dataclass reads its environment with
+this, so one rule holds everywhere (a confidence is at most 1, a URL is http(s), ...)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+
+def parse_value(name: str, kind: str, raw: str, choices: Sequence[str] = ()) -> Any:
+    """A setting's text as its value, by its type (the dataclass field's annotation: "bool", "int",
+    "float", else text) and name (a number is not negative, a window is longer than 0, a confidence is at most
+    1, a URL or endpoint is http(s)); `choices`: the only texts allowed. ValueError says what is wrong."""
+    if choices and raw not in choices:
+        raise ValueError(f"choose one of {', '.join(choices)}, got {raw!r}")
+    if kind == "bool":
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"true or false, got {raw!r}")
+        return raw.lower() in ("true", "1")
+    if kind == "int":
+        whole = int(raw)
+        if whole < 0:
+            raise ValueError(f"must not be negative, got {raw}")
+        return whole
+    if kind == "float":
+        value = float(raw)
+        if value < 0:
+            raise ValueError(f"must not be negative, got {raw}")
+        if name.endswith("confidence") and value > 1:
+            raise ValueError(f"a confidence is between 0 and 1, got {raw}")
+        if name.endswith("window_seconds") and value == 0:
+            raise ValueError("a window must be longer than 0 seconds")
+        return value
+    if name.endswith(("_url", "_endpoint")):
+        parsed = urlparse(raw)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"not an http(s) URL: {raw!r}")
+        return raw.rstrip("/")
+    return raw

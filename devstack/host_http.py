@@ -12,15 +12,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import azure.functions as func
 
 from devstack.storage_rest import BodyTooLarge, read_chunked
 
-if TYPE_CHECKING:  # functions_host imports this module
-    from devstack.functions_host import Host
+
+class Host(Protocol):
+    """What the server reads of the functions host (`functions_host.Host` is it)."""
+    route_prefix: str
+    routes: list[Any]  # HttpRoute
+    cors: str
 
 log = logging.getLogger("functions_host.http")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's limit on a request body

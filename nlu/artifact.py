@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .detector import DETECTOR_FILE, Detector, load_detector
+from .errors import ArtifactError
 from .spans import decode_entities
 from .tokenizer import Piece, WordPieceTokenizer
 
@@ -50,10 +51,6 @@ TOP_K = 5
 # A tier's graph: token ids [B, T] (texts of one length, unpadded) -> intent probabilities [B, C],
 # tag probabilities [B, T, K] and features [B, D] (None where the tier has none).
 TierRun = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, "np.ndarray | None"]]
-
-
-class ArtifactError(RuntimeError):
-    """An artifact folder that is missing files or does not fit this service's contract."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .errors import ArtifactError
+
 DETECTOR_FILE = "detector.npz"
 
 
@@ -64,8 +66,6 @@ class Mahalanobis:
 
 
 def load_detector(path: Path) -> Detector:
-    from .artifact import ArtifactError
-
     try:
         with np.load(path, allow_pickle=False) as data:
             kind = str(data["kind"])

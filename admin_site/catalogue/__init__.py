@@ -4,7 +4,7 @@ lookup values), each branch's reply templates, and QnA pairs, in one Cosmos DB c
 - `rules`: what may be saved, and how examples are compared and shown (pure);
 - `view`: the catalogue as of one stamp, read once and kept with what is derived from it;
 - `store`: reading and writing it with ETags, refusing what cannot be used;
-- `transfer`: the project's data-set format out (export) and in (import), and the demo seed.
+- `transfer`: the project's data-set format out (export) and in (import); `store.seed` the demo bot.
 """
 from admin_site.catalogue.rules import (
     ENTITY,
@@ -28,8 +28,8 @@ from admin_site.catalogue.rules import (
     split_annotated,
     strip_entity,
 )
-from admin_site.catalogue.store import CatalogueStore
-from admin_site.catalogue.transfer import ImportSummary, Seeded, dump_yaml, export_document, seed, to_dataset
+from admin_site.catalogue.store import CatalogueStore, Seeded, seed
+from admin_site.catalogue.transfer import ImportSummary, dump_yaml, export_document, to_dataset
 from admin_site.catalogue.view import CatalogueView
 
 __all__ = [

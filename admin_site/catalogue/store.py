@@ -9,10 +9,13 @@ names an unknown entity. Reads go through a `CatalogueView` of the latest stamp.
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from admin_site.catalogue.rules import (
     ENTITY,
@@ -250,7 +253,8 @@ class CatalogueStore:
         when missing), entities, synonyms and lookup values added; nothing removed. Utterances the
         catalogue already has, in any intent, are skipped. Everything is checked before anything is
         written (`transfer.plan_import`); then one save per entity and per intent, and one stamp."""
-        plan = plan_import(self.view(), data, lookups)
+        view = self.view()
+        plan = plan_import(view.intents, view.entity_names, view.normalised, data, lookups)
         try:
             for name in plan.entities:
                 self._merge_entity(name, data.synonyms.get(name, {}), lookups.get(name, []), by, plan.summary)
@@ -306,3 +310,42 @@ class CatalogueStore:
             summary.examples_added[intent] = len(added)
             if before is None:
                 summary.intents_created.append(intent)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What seeding wrote."""
+    intents: int
+    examples: int
+    entities: int
+    replies: int  # branches whose replies were written
+    qna: int
+
+
+def seed(store: CatalogueStore, data: Path, qna: Path, by: str = "seed") -> Seeded | None:
+    """Give an empty catalogue the demo bot: intents, examples and entities of the data set, the
+    code's routes and reply texts, the QnA pairs. None, and nothing written, when the catalogue holds
+    anything or was seeded before: of two runs at the same moment, the one that claims the seed does it."""
+    demo, pairs = dataset.read_project(data), json.loads(qna.read_text(encoding="utf-8"))
+    if any(store.all(kind) for kind in (INTENT, ENTITY, REPLIES, QNA)):
+        return None
+    try:
+        store.docs.save({"id": "seeded", "kind": META, "at": time.time()}, etag=None)
+    except ConflictError:
+        return None
+    for name, table in demo.synonyms.items():
+        values: dict[str, list[str]] = {}
+        for alt, value in table.items():
+            values.setdefault(value, []).append(alt)
+        store.save_entity(name, values, demo.lookups.get(name, []), None, by)
+    by_intent: dict[str, list[str]] = {}
+    for example in demo.splits["train"]:
+        by_intent.setdefault(example.intent, []).append(dataset.format_annotated(example))
+    for name, examples in sorted(by_intent.items()):
+        store.save_intent(name, examples, store.default_route(name), None, by)
+    replies = {branch: templates for branch, templates in store.branches.templates.items() if templates}
+    for branch, templates in replies.items():
+        store.save_replies(branch, {k: t.text for k, t in templates.items()}, None, by)
+    for pair in pairs:
+        store.save_qna(f"qna-{pair['id']}", pair["questions"], pair["answer"], None, by)
+    return Seeded(len(by_intent), len(demo.splits["train"]), len(demo.synonyms), len(replies), len(pairs))

@@ -3,19 +3,13 @@ reads): the export, an import checked before anything is written, and the demo b
 catalogue can be seeded with (`python -m admin_site seed-demo`)."""
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from admin_site.catalogue.rules import (
     ENTITY,
     INTENT,
     MAX_EXAMPLES,
-    META,
-    QNA,
-    REPLIES,
     Invalid,
     duplicates,
     example_problems,
@@ -25,11 +19,12 @@ from admin_site.catalogue.rules import (
 )
 from admin_site.ports import Doc
 from nlu import dataset
-from switchboard.errors import ConflictError
 
-if TYPE_CHECKING:
-    from admin_site.catalogue.store import CatalogueStore
-    from admin_site.catalogue.view import CatalogueView
+
+class CatalogueView(Protocol):
+    """What the export reads of the catalogue (`view.CatalogueView` is it)."""
+
+    def all(self, kind: str) -> list[Doc]: ...
 
 
 def export_document(intents: list[Doc], entities: list[Doc],
@@ -115,17 +110,19 @@ class ImportPlan:
     summary: ImportSummary  # what was skipped, so far
 
 
-def plan_import(view: CatalogueView, data: dataset.Dataset, lookups: dict[str, list[str]]) -> ImportPlan:
-    """What merging `data` into the catalogue of `view` writes; `Invalid` names every problem, before
-    anything is written. Utterances the catalogue already has, in any intent, are skipped."""
+def plan_import(intents: dict[str, Doc], entity_names: list[str], normalised: dict[str, list[str]],
+                data: dataset.Dataset, lookups: dict[str, list[str]]) -> ImportPlan:
+    """What merging `data` into a catalogue of these intents and entities writes (`normalised`: its
+    examples as compared); `Invalid` names every problem, before anything is written. Utterances the
+    catalogue already has, in any intent, are skipped."""
     summary = ImportSummary()
     groups: dict[str, list[str]] = {}
     for example in data.splits.get("train", []):
         groups.setdefault(example.intent, []).append(dataset.format_annotated(example))
-    entity_names = set(data.synonyms) | set(lookups)
-    known = set(view.entity_names) | entity_names
-    owner = {text: name for name, texts in view.normalised.items() for text in texts}
-    problems = [p for name in sorted(entity_names) if (p := name_problem(name, "an entity"))]
+    new_entities = set(data.synonyms) | set(lookups)
+    known = set(entity_names) | new_entities
+    owner = {text: name for name, texts in normalised.items() for text in texts}
+    problems = [p for name in sorted(new_entities) if (p := name_problem(name, "an entity"))]
     plans: dict[str, list[str]] = {}
     for intent, examples in groups.items():
         if problem := name_problem(intent):
@@ -142,7 +139,7 @@ def plan_import(view: CatalogueView, data: dataset.Dataset, lookups: dict[str, l
                 continue
             owner[key] = intent
             fresh.append(raw)
-        have = len(view.intents.get(intent, {}).get("examples", ()))
+        have = len(intents.get(intent, {}).get("examples", ()))
         if have + len(fresh) > MAX_EXAMPLES:
             problems.append(f"intent {intent} would hold {have + len(fresh)} examples; an intent holds "
                             f"at most {MAX_EXAMPLES}")
@@ -150,43 +147,4 @@ def plan_import(view: CatalogueView, data: dataset.Dataset, lookups: dict[str, l
             plans[intent] = fresh
     if problems:
         raise Invalid(problems)
-    return ImportPlan(sorted(entity_names), plans, summary)
-
-
-@dataclass(frozen=True)
-class Seeded:
-    """What seeding wrote."""
-    intents: int
-    examples: int
-    entities: int
-    replies: int  # branches whose replies were written
-    qna: int
-
-
-def seed(store: CatalogueStore, data: Path, qna: Path, by: str = "seed") -> Seeded | None:
-    """Give an empty catalogue the demo bot: intents, examples and entities of the data set, the
-    code's routes and reply texts, the QnA pairs. None, and nothing written, when the catalogue holds
-    anything or was seeded before: of two runs at the same moment, the one that claims the seed does it."""
-    demo, pairs = dataset.read_project(data), json.loads(qna.read_text(encoding="utf-8"))
-    if any(store.all(kind) for kind in (INTENT, ENTITY, REPLIES, QNA)):
-        return None
-    try:
-        store.docs.save({"id": "seeded", "kind": META, "at": time.time()}, etag=None)
-    except ConflictError:
-        return None
-    for name, table in demo.synonyms.items():
-        values: dict[str, list[str]] = {}
-        for alt, value in table.items():
-            values.setdefault(value, []).append(alt)
-        store.save_entity(name, values, demo.lookups.get(name, []), None, by)
-    by_intent: dict[str, list[str]] = {}
-    for example in demo.splits["train"]:
-        by_intent.setdefault(example.intent, []).append(dataset.format_annotated(example))
-    for name, examples in sorted(by_intent.items()):
-        store.save_intent(name, examples, store.default_route(name), None, by)
-    replies = {branch: templates for branch, templates in store.branches.templates.items() if templates}
-    for branch, templates in replies.items():
-        store.save_replies(branch, {k: t.text for k, t in templates.items()}, None, by)
-    for pair in pairs:
-        store.save_qna(f"qna-{pair['id']}", pair["questions"], pair["answer"], None, by)
-    return Seeded(len(by_intent), len(demo.splits["train"]), len(demo.synonyms), len(replies), len(pairs))
+    return ImportPlan(sorted(new_entities), plans, summary)

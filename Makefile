@@ -28,7 +28,7 @@ $(STAMP): $(REQS)
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p admin_site/static/vendor  # the admin site serves its charting library itself (no CDN)
-	cp node_modules/chart.js/dist/chart.umd.js node_modules/chart.js/dist/chart.umd.js.map admin_site/static/vendor/
+	cp node_modules/chart.js/dist/chart.umd.js admin_site/static/vendor/  # as the image has it (no source map)
 	touch $@
 
 run: install function_app/local.settings.json manifest
@@ -51,6 +51,7 @@ function_app/local.settings.json:
 # (pyrightconfig.json: basic everywhere, strict in the modules that define the ports and shared contracts).
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m switchboard.bundle function_app >/dev/null  # pyright reads the app's own copy, if it has one
 	node_modules/.bin/pyright
 
 test: install manifest lint

@@ -2,7 +2,7 @@
 
 A session cookie (Flask's, signed; HttpOnly, SameSite=Lax, Secure over HTTPS) names the user and
 the `session_epoch` it was issued in. Every request loads the user again: a disabled user, or one
-whose role or password changed since, is logged out there and then. `requires(role)` guards every
+whose role or password changed since, or who logged out (on any device), is logged out there and then. `requires(role)` guards every
 view; a route without it fails the test that walks the URL map.
 """
 from __future__ import annotations
@@ -104,6 +104,13 @@ def login():
 @bp.post("/logout")
 @public
 def logout():
+    """Ends the user's sessions on the server too (a new epoch), not only this cookie: a response to a
+    request still in flight (a chart's data, the favicon) would otherwise set the old cookie again."""
+    if g.user is not None:
+        try:
+            services().accounts.update(g.user.name)
+        except KeyError:  # removed meanwhile: nothing to end
+            pass
     session.clear()
     flash("You are logged out.")
     return redirect(url_for("auth.login"))

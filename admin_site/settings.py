@@ -5,12 +5,12 @@ Without COSMOS_ENDPOINT the site keeps everything in memory: the unit tests' con
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from switchboard.connections import STORAGE_SETTING, StorageAccount, cosmos_key_problem, storage_from_env
 from switchboard.errors import SettingsError
-from switchboard.settings import parse_value
+from switchboard.settings import read_fields
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,9 @@ class Settings:
             values["storage"] = storage_from_env(env, STORAGE_SETTING)
         except SettingsError as e:
             problems.append(str(e))
-        for f in fields(cls):
-            if f.name == "storage":
-                continue
-            raw = env.get(ENV_NAMES[f.name], "").strip()
-            if not raw:
-                if f.name in REQUIRED:
-                    problems.append(f"{ENV_NAMES[f.name]} is not set")
-                continue
-            try:
-                values[f.name] = parse_value(f.name, str(f.type), raw)  # the annotation, as text (PEP 563)
-            except ValueError as e:
-                problems.append(f"{ENV_NAMES[f.name]}: {e}")
+        read, problems_of_fields = read_fields(cls, env, ENV_NAMES, lambda name: name in REQUIRED)
+        values.update(read)
+        problems += problems_of_fields
         if len(values.get("secret_key", "x" * 32)) < 32:
             problems.append("ADMIN_SECRET_KEY must be at least 32 characters (random)")
         if values.get("cosmos_endpoint"):

@@ -2,9 +2,35 @@
 this, so one rule holds everywhere (a confidence is at most 1, a URL is http(s), ...)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
+
+
+def read_fields(settings_class: type, env: Mapping[str, str], env_names: Mapping[str, str],
+                required: Callable[[str], bool], choices: Mapping[str, Sequence[str]] | None = None,
+                ) -> tuple[dict[str, Any], list[str]]:
+    """The values of a settings dataclass's fields named in `env_names` (field -> setting), parsed by
+    `parse_value`, and the problems, each naming its setting: every deployable reads its settings so,
+    and reports all problems at once. An empty setting leaves the field's default, or is a problem
+    when `required(field)`."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for field in dataclasses.fields(settings_class):
+        name = env_names.get(field.name)
+        if name is None:
+            continue
+        raw = env.get(name, "").strip()
+        if not raw:
+            if required(field.name):
+                problems.append(f"{name} is not set")
+            continue
+        try:  # the annotation as text (annotations are postponed)
+            values[field.name] = parse_value(field.name, str(field.type), raw, (choices or {}).get(field.name, ()))
+        except ValueError as e:
+            problems.append(f"{name}: {e}")
+    return values, problems
 
 
 def parse_value(name: str, kind: str, raw: str, choices: Sequence[str] = ()) -> Any:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from switchboard.connections import (
     STORAGE_SETTING,
@@ -13,7 +13,7 @@ from switchboard.connections import (
     storage_from_env,
 )
 from switchboard.errors import SettingsError
-from switchboard.settings import parse_value
+from switchboard.settings import read_fields
 
 LOCAL_WEBCHAT_TOKEN_SECRET = "local-webchat-token-secret-not-for-azure"
 
@@ -60,20 +60,9 @@ class Settings:
                 problems.append(describe_missing(STORAGE_SETTING))
         except SettingsError as e:
             problems.append(str(e))
-        for field in fields(cls):
-            if field.name == "storage":
-                continue
-            name = ENV_NAMES[field.name]
-            raw = env.get(name, "").strip()
-            if not raw:
-                if field.name not in OPTIONAL:
-                    problems.append(f"{name} is not set")
-                continue
-            try:
-                # field.type is the annotation's text: annotations are postponed here
-                values[field.name] = parse_value(field.name, str(field.type), raw, CHOICES.get(field.name, ()))
-            except ValueError as e:
-                problems.append(f"{name}: {e}")
+        read, problems_of_fields = read_fields(cls, env, ENV_NAMES, lambda name: name not in OPTIONAL, CHOICES)
+        values.update(read)
+        problems += problems_of_fields
         problems += _webchat_secret_problems(env, values.get("webchat_token_secret"))
         if values.get("cosmos_endpoint"):
             problems += filter(None, [cosmos_key_problem(values["cosmos_endpoint"], values.get("cosmos_key", ""))])

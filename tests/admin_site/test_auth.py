@@ -22,6 +22,16 @@ def test_login_then_pages_then_logout(client_as):
     assert client.get("/").status_code == 302
 
 
+def test_a_logged_out_session_stays_out_when_its_old_cookie_comes_back(client_as):
+    """A response to a request still in flight at logout (a chart's data, the favicon) sets the old
+    session cookie again: the server no longer takes it."""
+    client = client_as("viewer")
+    old = client.http.get_cookie("switchboard_admin").value
+    assert client.post("/logout").status_code == 302
+    client.http.set_cookie("switchboard_admin", old)
+    assert client.get("/").status_code == 302  # to the login page
+
+
 def test_the_session_cookie_is_httponly_and_samesite_lax_and_secure_only_over_https(app, services):
     from admin_site import create_app
     from adminclient import make_settings

@@ -2,8 +2,8 @@
 
 A session cookie (Flask's, signed; HttpOnly, SameSite=Lax, Secure over HTTPS) names the user and
 the `session_epoch` it was issued in. Every request loads the user again: a disabled user, or one
-whose role or password changed since, or who logged out (on any device), is logged out there and then. `requires(role)` guards every
-view; a route without it fails the test that walks the URL map.
+whose role or password changed since, or who logged out (on any device), is logged out there and
+then. `requires(role)` guards every view; a route without it fails the test that walks the URL map.
 """
 from __future__ import annotations
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
-from switchboard.connections import STORAGE_SETTING, StorageAccount, cosmos_key_problem, storage_from_env
+from switchboard.connections import STORAGE_SETTING, StorageAccount, cosmos_key_problem
 from switchboard.errors import SettingsError
-from switchboard.settings import read_fields
+from switchboard.settings import read_fields, read_storage
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        values, problems = {}, []
-        try:
-            values["storage"] = storage_from_env(env, STORAGE_SETTING)
-        except SettingsError as e:
-            problems.append(str(e))
+        values: dict[str, Any] = {}
+        values["storage"], problems = read_storage(env, STORAGE_SETTING)
         read, problems_of_fields = read_fields(cls, env, ENV_NAMES, lambda name: name in REQUIRED)
         values.update(read)
         problems += problems_of_fields

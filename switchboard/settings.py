@@ -7,6 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+from switchboard.connections import StorageAccount, describe_missing, storage_from_env
+from switchboard.errors import SettingsError
+
 
 def read_fields(settings_class: type, env: Mapping[str, str], env_names: Mapping[str, str],
                 required: Callable[[str], bool], choices: Mapping[str, Sequence[str]] | None = None,
@@ -31,6 +34,17 @@ def read_fields(settings_class: type, env: Mapping[str, str], env_names: Mapping
         except ValueError as e:
             problems.append(f"{name}: {e}")
     return values, problems
+
+
+def read_storage(env: Mapping[str, str], *prefixes: str, required: bool = False,
+                 ) -> tuple[StorageAccount | None, list[str]]:
+    """The storage account of the first of `prefixes` set (either form: `switchboard.connections`),
+    and the problems: a malformed setting, or none set when `required`."""
+    try:
+        account = storage_from_env(env, *prefixes)
+    except SettingsError as e:
+        return None, [str(e)]
+    return account, [describe_missing(*prefixes)] if account is None and required else []
 
 
 def parse_value(name: str, kind: str, raw: str, choices: Sequence[str] = ()) -> Any:

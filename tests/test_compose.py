@@ -282,13 +282,13 @@ def test_the_admin_sites_settings_pass_its_own_validation_with_its_image_env():
 
 def test_the_training_worker_is_a_service_that_takes_the_admin_sites_requests():
     from training_jobs import worker as worker_module
-    from training_jobs.worker import ENV, WorkerSettings
+    from training_jobs.worker import ENV_NAMES, WorkerSettings
 
     services = compose_config()["services"]
     worker = services["training-worker"]
     assert worker["command"] == ["worker"] and worker["build"]["dockerfile"] == "training_jobs/Dockerfile"
     settings = WorkerSettings.from_env(worker["environment"])  # valid as it stands
-    read = {setting for setting, _ in ENV.values()} | set(getattr(worker_module, "STORAGE_SETTINGS", ()))
+    read = set(ENV_NAMES.values()) | set(getattr(worker_module, "STORAGE_SETTINGS", ()))
     assert set(worker["environment"]) <= read
     admin = services["admin"]["environment"]
     # the worker reads the requests, stores and registry the admin site writes

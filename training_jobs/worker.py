@@ -52,8 +52,9 @@ from nlu.training import (
     open_jobs,
 )
 from switchboard import telemetry
-from switchboard.connections import StorageAccount, describe_missing, storage_from_env
-from switchboard.errors import ConflictError, SettingsError
+from switchboard.connections import StorageAccount, describe_missing
+from switchboard.errors import ConflictError
+from switchboard.settings import read_fields, read_storage
 
 from . import notify
 from .backends import PROGRESS, Backend, Cancelled, LocalBackend, RunFailed, RunSpec
@@ -83,21 +84,11 @@ class WorkerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
         env = os.environ if env is None else env
-        values, problems = {}, []
-        for name, (setting, kind) in ENV.items():
-            raw = env.get(setting, "").strip()
-            if not raw:
-                continue
-            try:
-                values[name] = _parse(kind, raw)
-            except ValueError as e:
-                problems.append(f"{setting}: {e}")
+        values, problems = read_fields(cls, env, ENV_NAMES, required=lambda name: False)
         if values.get("backend", "local") not in ("local", "azureml"):
             problems.append("TRAINING_BACKEND: use local or azureml")
-        try:
-            values["storage"] = storage_from_env(env, *STORAGE_SETTINGS)
-        except SettingsError as e:
-            problems.append(str(e))
+        values["storage"], storage_problems = read_storage(env, *STORAGE_SETTINGS)
+        problems += storage_problems
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
         return cls(**values)
@@ -108,23 +99,11 @@ class WorkerSettings:
 
 
 STORAGE_SETTINGS = ("AzureWebJobsStorage", "AZURE_STORAGE_CONNECTION_STRING")
-ENV = {"store": ("TRAINING_STORE", str), "registry": ("NLU_REGISTRY", str),
-       "queue": ("TRAINING_QUEUE", str), "backend": ("TRAINING_BACKEND", str),
-       "processes": ("TRAINING_PROCESSES", int), "auto_promote": ("TRAINING_AUTO_PROMOTE", bool),
-       "tolerance": ("GATE_TOLERANCE", float), "new_intent_floor": ("GATE_NEW_INTENT_FLOOR", float),
-       "notify_url": ("NOTIFY_WEBHOOK_URL", str), "admin_url": ("ADMIN_BASE_URL", str),
-       "visibility_s": ("TRAINING_VISIBILITY_SECONDS", int), "work_dir": ("TRAINING_WORK_DIR", str)}
-
-
-def _parse(kind: type, raw: str):
-    if kind is bool:
-        if raw.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"{raw!r} is not true or false")
-        return raw.lower() in ("true", "1")
-    value = kind(raw)
-    if kind in (int, float) and value < 0:
-        raise ValueError(f"{raw} is negative")
-    return value
+ENV_NAMES = {"store": "TRAINING_STORE", "registry": "NLU_REGISTRY", "queue": "TRAINING_QUEUE",
+             "backend": "TRAINING_BACKEND", "processes": "TRAINING_PROCESSES", "auto_promote": "TRAINING_AUTO_PROMOTE",
+             "tolerance": "GATE_TOLERANCE", "new_intent_floor": "GATE_NEW_INTENT_FLOOR",
+             "notify_url": "NOTIFY_WEBHOOK_URL", "admin_url": "ADMIN_BASE_URL",
+             "visibility_s": "TRAINING_VISIBILITY_SECONDS", "work_dir": "TRAINING_WORK_DIR"}
 
 
 class Report:

@@ -4,16 +4,15 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from switchboard.connections import (
     STORAGE_SETTING,
     StorageAccount,
     cosmos_key_problem,
-    describe_missing,
-    storage_from_env,
 )
 from switchboard.errors import SettingsError
-from switchboard.settings import read_fields
+from switchboard.settings import read_fields, read_storage
 
 LOCAL_WEBCHAT_TOKEN_SECRET = "local-webchat-token-secret-not-for-azure"
 
@@ -53,13 +52,8 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Read every setting at once and report all problems together, naming each setting."""
         env = dict(os.environ if env is None else env)
-        values, problems = {}, []
-        try:
-            values["storage"] = storage_from_env(env, STORAGE_SETTING)
-            if values["storage"] is None:
-                problems.append(describe_missing(STORAGE_SETTING))
-        except SettingsError as e:
-            problems.append(str(e))
+        values: dict[str, Any] = {}
+        values["storage"], problems = read_storage(env, STORAGE_SETTING, required=True)
         read, problems_of_fields = read_fields(cls, env, ENV_NAMES, lambda name: name not in OPTIONAL, CHOICES)
         values.update(read)
         problems += problems_of_fields

@@ -44,6 +44,7 @@ TEXTS = ["hi", "good morning", "thanks a lot", "where is my order A-1234", "has 
          "show me blue Nike running shoes", "what are your opening hours", "can I pay with paypal",
          "how long does shipping take", "goodbye"]
 CONVERSATIONS = 100
+RUN = format(int(time.time()), "x")  # this run, in every turn id (see Load)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -71,7 +72,9 @@ class Load:
     """Sends signed webhooks on schedule from a thread pool; remembers when each was accepted."""
 
     def __init__(self, live: Live, tag: str) -> None:
-        self.live, self.tag = live, tag
+        # a run of its own in the tag: the stack's Cosmos DB keeps the outbox of earlier runs, and a turn id
+        # seen there before counts as delivered (the reply is never sent again)
+        self.live, self.tag = live, f"{tag}-{RUN}"
         self.port, self.path = live.stack.ports.functions, "/api/channels/sendbird/webhook"
         self.token = live.settings["SENDBIRD_API_TOKEN"]
         self.accepted: dict[str, float] = {}  # turn id -> epoch ms when the accepted attempt began

@@ -12,7 +12,7 @@ BENCHES := quality serving tiers startup turns workers transport admin retrain o
 
 .PHONY: install run lint test test-fast bench clean manifest $(addprefix bench-,$(BENCHES))
 
-install: $(STAMP) node_modules/.installed
+install: $(STAMP) node_modules/.installed .venv-checkov/.installed
 
 $(STAMP): $(REQS)
 	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
@@ -23,6 +23,12 @@ $(STAMP): $(REQS)
 	$(PIP) install -q -c requirements.lock cloudpickle psutil packaging cmake
 	$(PY) -c "import horovod" 2>/dev/null || $(HVD_ENV) $(PIP) install -q --no-build-isolation \
 		--no-deps -c requirements.lock -r training_jobs/requirements-horovod.txt
+	touch $@
+
+# checkov scans infra/ (tests/infra/test_checkov.py); its own venv keeps its dependencies off the project's pins
+.venv-checkov/.installed: infra/requirements-checkov.txt
+	test -x .venv-checkov/bin/python || python3.11 -m venv .venv-checkov || python3 -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q --no-deps -r infra/requirements-checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -72,4 +78,4 @@ $(addprefix bench-,$(filter-out serving tiers,$(BENCHES))): bench-%: install  # 
 	$(PY) bench/$*.py
 
 clean:
-	rm -rf .venv node_modules .pytest_cache
+	rm -rf .venv .venv-checkov node_modules .pytest_cache

@@ -64,10 +64,22 @@ def create_app(config: Settings | None = None, services: AdminServices | None = 
     # what browsers ask for where nothing names an icon (a JSON answer): redirected to the static file
     app.add_url_rule("/favicon.ico", "static", defaults={"filename": "favicon.svg"}, alias=True)
 
+    # Liveness is the process alone: a Cosmos DB blip must not get the replica restarted. Readiness
+    # (/healthz, the container's health check and the readiness probe) reads the users container.
+    @app.get("/livez")
+    @auth.public
+    def livez():
+        return jsonify({"status": "ok"})
+
     @app.get("/healthz")
     @auth.public
     def healthz():
-        return jsonify({"status": "ok", "users": app.extensions["switchboard"].accounts.count()})
+        try:
+            users = app.extensions["switchboard"].accounts.count()
+        except Exception as e:  # any store failure: not ready (503), and the log names it
+            log.warning("readiness: the users container does not answer (%s)", type(e).__name__)
+            return jsonify({"status": "unavailable", "reason": "the users container does not answer"}), 503
+        return jsonify({"status": "ok", "users": users})
 
     @app.get("/openapi.json")
     @auth.public

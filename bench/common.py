@@ -4,6 +4,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -13,12 +14,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT / "bench" / "data"  # CLINC150 and SNIPS, copies kept for reproducing the figures
 VAR = ROOT / "var" / "bench"
+# The key of the NLU services the benchmarks start (NLU_API_KEYS), made per run; clients send NLU_HEADERS
+NLU_KEY = secrets.token_urlsafe(32)
+NLU_HEADERS = {"Authorization": f"Bearer {NLU_KEY}"}
 
 
 def start_gunicorn(app: str, env: dict, port: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "inference_container/gunicorn.conf.py", app],
-        cwd=ROOT, env={**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "1", "TF_CPP_MIN_LOG_LEVEL": "3", **env},
+        cwd=ROOT, env={**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
+                       "NLU_API_KEYS": NLU_KEY, **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
 
@@ -48,7 +53,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def drive(port: int, texts: list[str], concurrency: int, seconds: float) -> dict:
-    """Closed-loop load from wrk (C, keep-alive): `concurrency` connections, each posting the next text."""
+    """Closed-loop load from wrk (C, keep-alive): `concurrency` connections, each posting the next text,
+    with the key (NLU_HEADERS; the script reads it from wrk's environment, so it is on no command line)."""
     if not shutil.which("wrk"):
         raise SystemExit("the serving benchmark needs wrk: apt-get install wrk")
     script = VAR / "parse.lua"
@@ -56,15 +62,17 @@ def drive(port: int, texts: list[str], concurrency: int, seconds: float) -> dict
     bodies = ",".join(json.dumps(json.dumps({"text": t})) for t in texts)
     script.write_text(
         f"bodies = {{{bodies}}}\ni = 0\n"
+        'headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("NLU_KEY")}\n'
         "request = function()\n  i = i % #bodies + 1\n"
-        '  return wrk.format("POST", "/v1/models/nlu:parse", {["Content-Type"] = "application/json"}, bodies[i])\n'
+        '  return wrk.format("POST", "/v1/models/nlu:parse", headers, bodies[i])\n'
         "end\n"
         "done = function(summary, latency, requests)\n"
         '  io.write(string.format("RESULT %d %d %d %d %f\\n", summary.requests, latency:percentile(50), '
         "latency:percentile(99), summary.errors.status + summary.errors.connect + summary.errors.read + "
         "summary.errors.write + summary.errors.timeout, summary.duration))\nend\n")
     out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", str(script),
-                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True,
+                         env={**os.environ, "NLU_KEY": NLU_KEY}).stdout
     requests, p50, p99, errors, duration_us = out.split("RESULT ")[1].split()
     return {"p50_ms": round(int(p50) / 1000, 3), "p99_ms": round(int(p99) / 1000, 3), "requests": int(requests),
             "errors": int(errors), "rps": round(int(requests) / (float(duration_us) / 1e6), 1)}

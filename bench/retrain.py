@@ -69,7 +69,8 @@ def train_to_answer(stack: Stack, services, recipe: str) -> dict:
     services.catalogue.save_qna(None, ["Do you repair things?", "Can you fix my shoes?"], ANSWER, None, "bench")
     services.qna.publish(services.catalogue.all("qna"))
     admin = Admin(f"http://127.0.0.1:{stack.ports.admin}", "bench-admin")
-    live, nlu = Live(stack), httpx.Client(base_url=f"http://127.0.0.1:{stack.ports.nlu}", timeout=10)
+    live, nlu = Live(stack), httpx.Client(base_url=f"http://127.0.0.1:{stack.ports.nlu}", timeout=10,
+                                          headers=stack.nlu_headers())
     jobs = services.training.jobs
     known = {j["id"] for j in jobs.list()}
     pressed = time.monotonic()
@@ -111,7 +112,7 @@ def promotion_under_load(stack: Stack, seconds: float = 40.0, rate: float = 20.0
     registry = open_registry(REGISTRY, storage_connection(stack.ports))
     first = registry.production()[0]["version"]
     second = registry.register(VAR / "retrain-demo")  # a retrain of the demo data: the next patch
-    nlu = httpx.Client(base_url=f"http://127.0.0.1:{stack.ports.nlu}", timeout=10)
+    nlu = httpx.Client(base_url=f"http://127.0.0.1:{stack.ports.nlu}", timeout=10, headers=stack.nlu_headers())
     stop, failed, parsed, seen = threading.Event(), [], [0], []
 
     def probe() -> None:

@@ -26,7 +26,18 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DATASETS, VAR, drive, ensure_model, recorded, save, start_gunicorn, stop, wait_ready  # noqa: E402
+from bench.common import (  # noqa: E402
+    DATASETS,
+    NLU_HEADERS,
+    VAR,
+    drive,
+    ensure_model,
+    recorded,
+    save,
+    start_gunicorn,
+    stop,
+    wait_ready,
+)
 from devstack.stack import free_port  # noqa: E402
 
 CLINC = DATASETS / "clinc150" / "data_full.json"
@@ -48,7 +59,7 @@ def as_recipe(model: Path, recipe: str) -> Path:
 
 def describe(port: int) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/v1/models/nlu")
+    conn.request("GET", "/v1/models/nlu", headers=NLU_HEADERS)
     return json.loads(conn.getresponse().read())
 
 

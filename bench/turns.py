@@ -158,7 +158,7 @@ def recipes_side_by_side(stack: Stack, live: Live, rate: float, seconds: float, 
     registry = open_registry(REGISTRY, storage_connection(stack.ports))
     versions = {recipe: registry.register(ensure_model(str(DEMO_DATA), f"turns-{recipe}", "--recipe", recipe))
                 for recipe in ("fast", "cascade")}
-    nlu = httpx.Client(base_url=f"http://127.0.0.1:{stack.ports.nlu}", timeout=10)
+    nlu = httpx.Client(base_url=f"http://127.0.0.1:{stack.ports.nlu}", timeout=10, headers=stack.nlu_headers())
     runs: dict[str, list[dict]] = {recipe: [] for recipe in versions}
     for r in range(rounds):
         for recipe, version in versions.items():

@@ -72,7 +72,8 @@ Switchboard is running (logs in {args.var / 'logs'}):
   web chat page         http://127.0.0.1:{ports.webchat}/
   functions host        http://127.0.0.1:{ports.functions}/api/
                         (SendBird webhook: /api/channels/sendbird/webhook)
-  NLU service           http://127.0.0.1:{ports.nlu}/v1/models/nlu
+  NLU service           http://127.0.0.1:{ports.nlu}/v1/models/nlu  (send its key, made for this run:
+                        -H "Authorization: Bearer $(cat {stack.nlu_key_file})")
   SendBird stand-in     http://127.0.0.1:{ports.sendbird}/__standin/sent  (what the bot sent)
   shop API stand-in     http://127.0.0.1:{ports.shop}/products
   QnA stand-in          http://127.0.0.1:{ports.qna}/language/:query-knowledgebases

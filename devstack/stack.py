@@ -27,6 +27,9 @@ DEMO_DATA = ROOT / "training_jobs" / "data" / "demo.yml"
 REGISTRY = "azure://models"
 TRAINING_STORE = "azure://training"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# local.settings.sample.json's NLU key: public, so a Stack never uses it (it makes a key of its own)
+LOCAL_NLU_API_KEY = "local-nlu-api-key-for-development-only-not-for-azure"
+NLU_KEY_FILE = "nlu-api-key"  # in the var folder, mode 0600: the key of the running stack's NLU service
 COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 
 
@@ -109,6 +112,7 @@ def app_settings(ports: Ports, via: dict[str, int] | None = None) -> dict[str, s
         "COSMOS_KEY": COSMOS_KEY,
         "COSMOS_DATABASE": "switchboard",
         "NLU_URL": f"http://127.0.0.1:{port['nlu']}",
+        "NLU_API_KEY": LOCAL_NLU_API_KEY,  # the sample's; a Stack replaces it with its own random key
         "NLU_TIMEOUT_SECONDS": "2",
         "NLU_MIN_CONFIDENCE": "0.5",
         "SHOP_API_URL": f"http://127.0.0.1:{port['shop']}",
@@ -176,7 +180,11 @@ class Stack:
         self.proxies = {name: free_port() for name in PROXIED} if faults else {}
         self.fault_control = free_port() if faults else None
         self.order = (("faults",) if faults else ()) + self.ORDER
-        self.settings = {**app_settings(ports, self.proxies), **LOCAL_HOST_SETTINGS, **(functions_env or {})}
+        # A key of its own for this stack's NLU service (NLU_API_KEYS) and its callers (NLU_API_KEY),
+        # through their environment only; written to <var>/nlu-api-key for a person's curl (nlu_key_file)
+        self.nlu_api_key = secrets.token_urlsafe(32)
+        self.settings = {**app_settings(ports, self.proxies), **LOCAL_HOST_SETTINGS, **(functions_env or {}),
+                         "NLU_API_KEY": self.nlu_api_key}
         self.cors = cors  # the origins the functions host lets browsers call it from
         self.procs: dict[str, subprocess.Popen] = {}
         self.watchdog: subprocess.Popen | None = None  # started with the first process
@@ -204,7 +212,8 @@ class Stack:
         if name == "nlu":
             env = {"NLU_REGISTRY": REGISTRY, "NLU_REGISTRY_CONNECTION_STRING": storage_connection(p),
                    "NLU_POLL_SECONDS": "2", "NLU_MODEL_CACHE_DIR": str(self.var / "nlu-cache"),
-                   "PORT": str(p.nlu), "WEB_CONCURRENCY": "1", "BIND_HOST": "127.0.0.1"}
+                   "PORT": str(p.nlu), "WEB_CONCURRENCY": "1", "BIND_HOST": "127.0.0.1",
+                   "NLU_API_KEYS": self.nlu_api_key}
             cmd = [py, "-m", "gunicorn", "-c", "inference_container/gunicorn.conf.py",
                    "inference_container.wsgi:app"]
             return cmd, env, lambda: _http_ok(f"http://127.0.0.1:{p.nlu}/readyz")
@@ -253,6 +262,7 @@ class Stack:
     def start(self, name: str, timeout: float = 120.0) -> None:
         if name == "nlu":
             self.ensure_model()
+            self.write_nlu_key()
         if name == "admin":
             self.seed_demo()
         cmd, env, ready = self._command(name)
@@ -300,6 +310,22 @@ class Stack:
             self.watchdog.stdin.close()
             self.watchdog.wait()
             self.watchdog = None
+
+    @property
+    def nlu_key_file(self) -> Path:
+        return self.var / NLU_KEY_FILE
+
+    def nlu_headers(self) -> dict[str, str]:
+        """What a client of this stack's NLU service sends (tests, benchmarks): its key as a bearer token."""
+        return {"Authorization": f"Bearer {self.nlu_api_key}"}
+
+    def write_nlu_key(self) -> None:
+        """The key into <var>/nlu-api-key, readable by this user only, for calling the service by hand:
+        `curl -H "Authorization: Bearer $(cat var/devstack/nlu-api-key)" ...` (no key in a log or banner)."""
+        descriptor = os.open(self.nlu_key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)  # a file left by an earlier stack keeps its mode otherwise
+        with os.fdopen(descriptor, "w") as out:
+            out.write(self.nlu_api_key + "\n")
 
     def admin_settings(self) -> dict[str, str]:
         """The admin site's settings for this stack: the function app's stores and services, its own

@@ -1,9 +1,11 @@
 """Flask app factory for the NLU service (its contract: docs/nlu.md, "Inference service", and openapi.json)."""
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
+from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
 
@@ -27,8 +29,51 @@ OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 OPENAPI = OPENAPI_FILE.read_bytes()
 
 
+# The credential: every route but these asks for `Authorization: Bearer <key>`, a key of NLU_API_KEYS
+# (docs/nlu.md, "The credential"). These are what a load balancer, a health probe and a client
+# generator call without one.
+KEYS_SETTING = "NLU_API_KEYS"
+MIN_KEY_CHARS = 32
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
+CHALLENGE = [("WWW-Authenticate", "Bearer")]
+
+
 class BadRequest(ValueError):
     pass
+
+
+def read_api_keys(value: str | None) -> tuple[str, ...]:
+    """NLU_API_KEYS as keys: comma-separated, blanks around each ignored."""
+    return tuple(key for key in (part.strip() for part in (value or "").split(",")) if key)
+
+
+def api_keys_problem(keys: Sequence[str]) -> str | None:
+    """Why these keys cannot guard the service (None: they can), naming the setting, never a key."""
+    if not keys:
+        return (f"set {KEYS_SETTING}: one or more keys of {MIN_KEY_CHARS}+ random characters, comma-separated, "
+                "that callers send as 'Authorization: Bearer <key>'")
+    short = [str(i) for i, key in enumerate(keys, 1) if len(key) < MIN_KEY_CHARS]
+    if short:
+        return (f"{KEYS_SETTING}: key {', '.join(short)} of {len(keys)} is shorter than {MIN_KEY_CHARS} characters; "
+                "use random keys (python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return None
+
+
+def credential_problem(authorization: str | None, keys: Sequence[str]) -> str | None:
+    """Why a request's Authorization header is refused (None: it carries one of the keys). Every key is
+    compared, each in constant time, so the answer's timing says nothing of which one or how close."""
+    if not authorization:
+        return "no credential: send the header 'Authorization: Bearer <key>'"
+    scheme, _, credential = authorization.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        return "the Authorization header must be 'Bearer <key>'"
+    # a WSGI header is latin-1 text of the bytes sent: back to those bytes (compare_digest takes ASCII str only)
+    sent = credential.encode("latin-1", "replace")
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(sent, key.encode())
+    return None if matched else "the credential is not valid"
 
 
 def settings_from_env(env=os.environ) -> Settings:
@@ -40,6 +85,7 @@ def settings_from_env(env=os.environ) -> Settings:
         poll_seconds=float(env.get("NLU_POLL_SECONDS", "5")),
         model_cache_dir=env.get("NLU_MODEL_CACHE_DIR", "/tmp/switchboard-models"),
         ready_wait_seconds=float(env.get("NLU_READY_WAIT_SECONDS", "10")),
+        api_keys=read_api_keys(env.get(KEYS_SETTING)),
     )
 
 
@@ -49,6 +95,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise SystemExit("set NLU_MODEL_DIR (a model folder) or NLU_REGISTRY (a registry location)")
     if settings.runtime not in ("onnx", "keras"):
         raise SystemExit(f"NLU_RUNTIME={settings.runtime!r}: choose onnx or keras")
+    if problem := api_keys_problem(settings.api_keys):
+        raise SystemExit(problem)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 512 * 1024
     provider = DefaultJSONProvider(app)
@@ -57,12 +105,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     service = NluService(settings)
     app.extensions["nlu"] = service
     app.register_blueprint(bp)
+    keys = tuple(settings.api_keys)
+    app.before_request(lambda: _require_credential(keys))  # on the app: every route, and any path
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     after = _yield_under_gevent()
     if after:
         app.teardown_request(lambda _exc: after())
-    app.wsgi_app = ParseFastPath(app.wsgi_app, service, app.config["MAX_CONTENT_LENGTH"], after)
+    app.wsgi_app = ParseFastPath(app.wsgi_app, service, app.config["MAX_CONTENT_LENGTH"], keys, after)
     service.start()
     return app
 
@@ -97,6 +147,22 @@ def _http_error(e: HTTPException):
 def _unexpected_error(e: Exception):
     log.exception("unhandled error")
     return _error(500, "internal error")
+
+
+def refused(method: str, path: str, problem: str) -> tuple[int, dict]:
+    """A request without a valid credential: logged (the reason, never the header), answered 401."""
+    log.warning("refused %s %s: %s", method, path, problem)
+    return 401, _problem(401, problem)
+
+
+def _require_credential(keys: tuple[str, ...]):
+    if request.path in OPEN_PATHS:
+        return None
+    problem = credential_problem(request.headers.get("Authorization"), keys)
+    if problem is None:
+        return None
+    status, body = refused(request.method, request.path, problem)
+    return jsonify(body), status, CHALLENGE
 
 
 @bp.get("/healthz")
@@ -155,8 +221,9 @@ class ParseFastPath:
     (bench/serving.py). Every other request, and a body of unknown or excessive length, goes
     on to Flask."""
 
-    def __init__(self, wsgi_app, service: NluService, max_body: int, after=None) -> None:
+    def __init__(self, wsgi_app, service: NluService, max_body: int, keys: Sequence[str], after=None) -> None:
         self.wsgi_app, self.service, self.max_body, self.after = wsgi_app, service, max_body, after
+        self.keys = tuple(keys)
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") != "/v1/models/nlu:parse" or environ.get("REQUEST_METHOD") != "POST":
@@ -171,16 +238,21 @@ class ParseFastPath:
         # the server span is started here, in the caller's trace (traceparent), when spans go anywhere
         with _tracer.start_as_current_span("POST /v1/models/nlu:parse", context=extract(environ, getter=ENVIRON),
                                            kind=SpanKind.SERVER, attributes=PARSE_ATTRIBUTES) as span:
+            headers = []
             try:
-                mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-                status, body = answer_parse(self.service, mimetype, environ["wsgi.input"].read(length))
+                if problem := credential_problem(environ.get("HTTP_AUTHORIZATION"), self.keys):
+                    status, body = refused("POST", "/v1/models/nlu:parse", problem)
+                    headers = CHALLENGE
+                else:
+                    mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+                    status, body = answer_parse(self.service, mimetype, environ["wsgi.input"].read(length))
                 out = _dump(body)
             except Exception:
                 log.exception("unhandled error")
                 status, out = 500, _dump(_problem(500, "internal error"))
             span.set_attribute("http.status_code", status)
         start_response(f"{status} {HTTPStatus(status).phrase}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(out))), *headers])
         if self.after:
             self.after()
         return [out]

@@ -9,7 +9,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
 
@@ -75,6 +75,9 @@ class Settings:
     poll_seconds: float = 5.0
     model_cache_dir: str = "/tmp/switchboard-models"
     ready_wait_seconds: float = 10.0  # how long a request waits for the first model to load
+    # The keys a caller may send as `Authorization: Bearer <key>` (NLU_API_KEYS): more than one while
+    # a key is rotated. None at all, or a short one, and create_app refuses to start. Never in a repr.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
 
 
 class NluService:

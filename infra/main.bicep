@@ -1,7 +1,9 @@
-// Switchboard on Azure: one resource group holding the function app (Flex Consumption), the NLU
-// service, the admin site and the training worker (Container Apps), Cosmos DB (serverless), Storage,
-// the container registry, Key Vault, Application Insights with its workbook, and Azure ML with a
-// low-priority GPU cluster. Every app signs in with its own user-assigned managed identity.
+// Switchboard on Azure: one resource group holding the function app (Flex Consumption), Cosmos DB
+// (serverless), Storage, the container registry, Key Vault, Log Analytics and Application Insights with
+// its workbook, Azure ML with a GPU cluster that scales to zero, and the Container Apps environment.
+// The three container apps (the NLU service, the admin site, the training worker) are deployed by
+// `azd deploy` from nlu.bicep, admin.bicep and worker.bicep once their images exist. Every app signs in
+// with its own user-assigned managed identity; docs/deploying.md has the table of identities and roles.
 //
 //   cd infra && azd up                                                     (main.parameters.json)
 //   az deployment group create -g RG -f infra/main.bicep -p infra/az.bicepparam   (see docs/deploying.md)
@@ -13,10 +15,10 @@ targetScope = 'resourceGroup'
 @description('Environment name (azd: AZURE_ENV_NAME): tags every resource and seeds the resource names.')
 param environmentName string
 
-@description('Region of every resource (Flex Consumption and low-priority GPU quota must exist there).')
+@description('Region of every resource (Flex Consumption and GPU quota must exist there).')
 param location string = resourceGroup().location
 
-@description('Optional: object ID of the deployer (azd: AZURE_PRINCIPAL_ID), given Key Vault Secrets Officer so that azd reads the generated secrets back on the next provision.')
+@description('Optional: object ID of the deployer (azd: AZURE_PRINCIPAL_ID), given Key Vault Secrets Officer: infra/hooks/secrets.py lists the secrets\' names, and rotation is theirs.')
 param principalId string = ''
 
 @allowed([
@@ -68,83 +70,46 @@ param nluMinConfidence string = '0.5'
 @description('X-Forwarded-For hops the web chat rate limits trust (1: the Functions front end).')
 param webchatTrustedProxies string = '1'
 
-// ---- secrets: written to Key Vault, never into an app setting --------------------------------
+// ---- secrets: written to Key Vault when given, never into an app setting ----------------------
+// infra/hooks/secrets.py (azd preprovision) gives a value only for a secret the vault lacks: generated
+// ones (48 random characters) and the outside services' (from the environment or a prompt). An empty
+// value writes nothing, so a provision never overwrites a rotated secret.
 
 @secure()
-param sendbirdApiToken string
+param sendbirdApiToken string = ''
 
 @secure()
-param shopApiKey string
+param shopApiKey string = ''
 
 @secure()
-param qnaApiKey string
+param qnaApiKey string = ''
 
 @secure()
-@minLength(32)
-@description('Signs web chat conversation tokens (32 or more random characters); azd generates it once and keeps it in the environment.')
-@metadata({
-  azd: {
-    type: 'generate'
-    config: {
-      length: 48
-      noSpecial: true
-    }
-  }
-})
-param webchatTokenSecret string
+@description('Signs web chat conversation tokens.')
+param webchatTokenSecret string = ''
 
 @secure()
-@minLength(15)
 @description('Bearer token of the agent API the admin site calls on the function app.')
-param agentApiToken string
+param agentApiToken string = ''
 
 @secure()
-@minLength(32)
-@description('The admin site session key (32 or more random characters); azd generates it once and keeps it in the environment.')
-@metadata({
-  azd: {
-    type: 'generate'
-    config: {
-      length: 48
-      noSpecial: true
-    }
-  }
-})
-param adminSecretKey string
+@description('The admin site session key.')
+param adminSecretKey string = ''
+
+@secure()
+@description('The key the function app sends to the NLU service (nlu-api-key).')
+param nluApiKey string = ''
+
+@secure()
+@description('The keys the NLU service accepts, comma-separated (nlu-api-keys: old and new while a key is rotated).')
+param nluApiKeys string = ''
 
 @secure()
 @description('Optional: the training worker\'s notification webhook (NOTIFY_WEBHOOK_URL); often carries a token.')
 param notifyWebhookUrl string = ''
 
-// ---- container apps -----------------------------------------------------------------------------
-
-@description('NLU service image; the public placeholder until `azd deploy` (azd: SERVICE_NLU_IMAGE_NAME).')
-param nluImage string = 'mcr.microsoft.com/k8se/quickstart:latest'
-
-@description('Admin site image (azd: SERVICE_ADMIN_IMAGE_NAME).')
-param adminImage string = 'mcr.microsoft.com/k8se/quickstart:latest'
-
-@description('Training worker image (azd: SERVICE_WORKER_IMAGE_NAME).')
-param workerImage string = 'mcr.microsoft.com/k8se/quickstart:latest'
-
-@minValue(0)
-param nluMinReplicas int = 1
-
-@minValue(1)
-param nluMaxReplicas int = 10
-
-@description('Concurrent requests per NLU replica before another is added.')
-param nluHttpConcurrency int = 50
-
-@minValue(0)
-param adminMinReplicas int = 1
-
-@minValue(1)
-param adminMaxReplicas int = 3
-
-@description('Training worker replicas (0 stops it; more than 1 share the queue).')
-@minValue(0)
-param workerReplicas int = 1
+@description('Whether the vault holds notify-webhook-url (the hook says): the worker then reads it.')
+param notifyWebhookInVault bool = false
 
 // ---- telemetry and training ------------------------------------------------------------------------
 
@@ -157,8 +122,15 @@ param appInsightsDisableLocalAuth bool = true
 ])
 param trainingBackend string = 'azureml'
 
-@description('GPU VM size of the low-priority cluster (one GPU per node by default).')
+@description('GPU VM size of the cluster (one GPU per node by default).')
 param amlVmSize string = 'Standard_NC4as_T4_v3'
+
+@description('Low priority: a third of the price, and a job may be preempted (the worker resubmits it).')
+@allowed([
+  'LowPriority'
+  'Dedicated'
+])
+param amlVmPriority string = 'LowPriority'
 
 @minValue(1)
 param amlMaxNodes int = 4
@@ -182,11 +154,13 @@ var nluAppName = 'ca-nlu-${token}'
 var adminAppName = 'ca-admin-${token}'
 var workerAppName = 'ca-worker-${token}'
 var deploymentContainerName = 'app-package-${token}'
-var clusterName = 'gpu-low-priority'
+// AmlCompute cannot change its VM size or priority in place: a change makes a new cluster (the old one,
+// at zero nodes, costs nothing; docs/deploying.md says how to delete it).
+var clusterName = 'gpu-${take(uniqueString(amlVmSize, amlVmPriority), 8)}'
 
-// function_app/core/queues.py: the pipeline's queues, one intent-<branch> per branch in
-// function_app/branches/, and nlu/training.py's REQUEST_QUEUE.
-var queueNames = [
+// function_app/core/queues.py: the queues the functions consume, one intent-<branch> per branch in
+// function_app/branches/; each has its poison queue, made here so that roles can name it.
+var triggeredQueues = [
   'turns-incoming'
   'turns-outgoing'
   'intent-greeting'
@@ -196,8 +170,10 @@ var queueNames = [
   'intent-faq'
   'intent-human-handoff'
   'intent-fallback'
-  'training-requests'
 ]
+// nlu/training.py's REQUEST_QUEUE
+var trainingQueue = 'training-requests'
+var poisonQueues = [for q in triggeredQueues: '${q}-poison']
 
 // function_app/core/cosmos.py, cosmos_counters.py and admin_site/services.py: name -> partition key.
 var cosmosContainers = [
@@ -240,12 +216,13 @@ module storage 'modules/storage.bicep' = {
     name: 'st${token}'
     location: location
     tags: tags
-    queueNames: queueNames
+    queueNames: concat(triggeredQueues, poisonQueues, [trainingQueue])
     blobContainerNames: [
       'models'
       'training'
       deploymentContainerName
     ]
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -261,6 +238,7 @@ module cosmos 'modules/cosmos.bicep' = {
       identities.outputs.functionsPrincipalId
       identities.outputs.adminPrincipalId
     ]
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -270,8 +248,25 @@ module registry 'modules/registry.bicep' = {
     name: 'cr${token}'
     location: location
     tags: tags
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
   }
 }
+
+// Who reads which secret (Key Vault Secrets User on that secret alone).
+var secretReaders = concat([
+  { secret: 'sendbird-api-token', principalId: identities.outputs.functionsPrincipalId }
+  { secret: 'shop-api-key', principalId: identities.outputs.functionsPrincipalId }
+  { secret: 'qna-api-key', principalId: identities.outputs.functionsPrincipalId }
+  { secret: 'webchat-token-secret', principalId: identities.outputs.functionsPrincipalId }
+  { secret: 'agent-api-token', principalId: identities.outputs.functionsPrincipalId }
+  { secret: 'nlu-api-key', principalId: identities.outputs.functionsPrincipalId }
+  { secret: 'nlu-api-keys', principalId: identities.outputs.nluPrincipalId }
+  { secret: 'admin-secret-key', principalId: identities.outputs.adminPrincipalId }
+  { secret: 'agent-api-token', principalId: identities.outputs.adminPrincipalId }
+  { secret: 'qna-api-key', principalId: identities.outputs.adminPrincipalId }
+], notifyWebhookInVault ? [
+  { secret: 'notify-webhook-url', principalId: identities.outputs.workerPrincipalId }
+] : [])
 
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
@@ -279,6 +274,7 @@ module keyVault 'modules/keyvault.bicep' = {
     name: 'kv-${token}'
     location: location
     tags: tags
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
     secretValues: {
       'sendbird-api-token': sendbirdApiToken
       'shop-api-key': shopApiKey
@@ -286,8 +282,13 @@ module keyVault 'modules/keyvault.bicep' = {
       'webchat-token-secret': webchatTokenSecret
       'agent-api-token': agentApiToken
       'admin-secret-key': adminSecretKey
+      'nlu-api-key': nluApiKey
+      'nlu-api-keys': nluApiKeys
       'notify-webhook-url': notifyWebhookUrl
     }
+    secretReaders: secretReaders
+    deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
   }
 }
 
@@ -302,8 +303,10 @@ module ml 'modules/ml.bicep' = {
     appInsightsId: monitoring.outputs.appInsightsId
     clusterName: clusterName
     vmSize: amlVmSize
+    vmPriority: amlVmPriority
     maxNodes: amlMaxNodes
     workerPrincipalId: identities.outputs.workerPrincipalId
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -311,7 +314,6 @@ module roles 'modules/roles.bicep' = {
   name: 'roles'
   params: {
     storageAccountName: storage.outputs.name
-    keyVaultName: keyVault.outputs.name
     registryName: registry.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
     functionsPrincipalId: identities.outputs.functionsPrincipalId
@@ -319,8 +321,8 @@ module roles 'modules/roles.bicep' = {
     adminPrincipalId: identities.outputs.adminPrincipalId
     workerPrincipalId: identities.outputs.workerPrincipalId
     clusterPrincipalId: ml.outputs.clusterPrincipalId
-    deployerPrincipalId: principalId
-    deployerPrincipalType: principalType
+    triggeredQueues: triggeredQueues
+    trainingQueue: trainingQueue
   }
 }
 
@@ -330,11 +332,11 @@ module containerAppsEnv 'modules/containerapps-env.bicep' = {
     name: 'cae-${token}'
     location: location
     tags: tags
-    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
   }
 }
 
-// ---- settings every app shares --------------------------------------------------------------------
+// ---- the function app -----------------------------------------------------------------------------
 
 var secretUris = {
   sendbirdApiToken: '${keyVault.outputs.uri}secrets/sendbird-api-token'
@@ -342,80 +344,18 @@ var secretUris = {
   qnaApiKey: '${keyVault.outputs.uri}secrets/qna-api-key'
   webchatTokenSecret: '${keyVault.outputs.uri}secrets/webchat-token-secret'
   agentApiToken: '${keyVault.outputs.uri}secrets/agent-api-token'
-  adminSecretKey: '${keyVault.outputs.uri}secrets/admin-secret-key'
-  notifyWebhookUrl: '${keyVault.outputs.uri}secrets/notify-webhook-url'
+  nluApiKey: '${keyVault.outputs.uri}secrets/nlu-api-key'
 }
+// The container apps' addresses follow from their names and the environment's domain, so the function
+// app knows them before `azd deploy` makes the apps.
 var adminUrl = 'https://${adminAppName}.${containerAppsEnv.outputs.defaultDomain}'
-var functionsUrl = 'https://${functionAppName}.azurewebsites.net'
-
-// Identity-based Storage (the Functions convention every app reads), DefaultAzureCredential's client
-// ID, and Entra ID authenticated telemetry.
-func identityEnv(clientId string, storageAccount string, connectionString string, aadTelemetry bool) array => concat([
-  { name: 'AzureWebJobsStorage__accountName', value: storageAccount }
-  { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
-  { name: 'AzureWebJobsStorage__clientId', value: clientId }
-  { name: 'AZURE_CLIENT_ID', value: clientId }
-  { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: connectionString }
-], aadTelemetry ? [
-  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD;ClientId=${clientId}' }
-] : [])
-
-// ---- the apps -------------------------------------------------------------------------------------
-
-var nluEnv = concat(identityEnv(identities.outputs.nluClientId, storage.outputs.name, monitoring.outputs.appInsightsConnectionString, appInsightsDisableLocalAuth), [
-  { name: 'NLU_REGISTRY', value: 'azure://models' }
-])
-
-module nlu 'modules/containerapp.bicep' = {
-  name: 'nlu'
-  dependsOn: [
-    roles
-  ]
-  params: {
-    name: nluAppName
-    location: location
-    tags: tags
-    serviceName: 'nlu'
-    environmentId: containerAppsEnv.outputs.id
-    identityId: identities.outputs.nluId
-    registryServer: registry.outputs.loginServer
-    image: nluImage
-    targetPort: 8080
-    args: []
-    env: nluEnv
-    secrets: []
-    probes: [
-      {
-        type: 'Readiness'
-        httpGet: {
-          path: '/readyz'
-          port: 8080
-        }
-        periodSeconds: 5
-        failureThreshold: 3
-      }
-      {
-        type: 'Liveness'
-        httpGet: {
-          path: '/healthz'
-          port: 8080
-        }
-        periodSeconds: 10
-        failureThreshold: 3
-      }
-    ]
-    cpu: '1.0'
-    memory: '2Gi'
-    minReplicas: nluMinReplicas
-    maxReplicas: nluMaxReplicas
-    httpConcurrency: nluHttpConcurrency
-  }
-}
+var nluUrl = 'https://${nluAppName}.${containerAppsEnv.outputs.defaultDomain}'
 
 module functions 'modules/functions.bicep' = {
   name: 'functions'
   dependsOn: [
     roles
+    keyVault
   ]
   params: {
     name: functionAppName
@@ -429,13 +369,14 @@ module functions 'modules/functions.bicep' = {
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     appInsightsLocalAuthDisabled: appInsightsDisableLocalAuth
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
     alwaysReady: functionAlwaysReady
     corsAllowedOrigins: concat([adminUrl], corsAllowedOrigins)
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabase: cosmosDatabase
-    nluUrl: 'https://${nlu.outputs.fqdn}'
+    nluUrl: nluUrl
     nluTimeoutSeconds: nluTimeoutSeconds
     nluMinConfidence: nluMinConfidence
     shopApiUrl: shopApiUrl
@@ -450,129 +391,43 @@ module functions 'modules/functions.bicep' = {
   }
 }
 
-var adminEnv = concat(identityEnv(identities.outputs.adminClientId, storage.outputs.name, monitoring.outputs.appInsightsConnectionString, appInsightsDisableLocalAuth), [
-  { name: 'ADMIN_SECRET_KEY', secretRef: 'admin-secret-key' }
-  { name: 'ADMIN_BASE_URL', value: adminUrl }
-  { name: 'ADMIN_TRUSTED_PROXIES', value: '1' }
-  { name: 'COSMOS_ENDPOINT', value: cosmos.outputs.endpoint }
-  { name: 'COSMOS_DATABASE', value: cosmosDatabase }
-  { name: 'FUNCTIONS_URL', value: functionsUrl }
-  { name: 'AGENT_API_TOKEN', secretRef: 'agent-api-token' }
-  { name: 'QNA_ENDPOINT', value: qnaEndpoint }
-  { name: 'QNA_API_KEY', secretRef: 'qna-api-key' }
-  { name: 'QNA_PROJECT', value: qnaProject }
-  { name: 'QNA_DEPLOYMENT', value: qnaDeployment }
-  { name: 'NLU_MIN_CONFIDENCE', value: nluMinConfidence }
-  { name: 'NLU_REGISTRY', value: 'azure://models' }
-  { name: 'TRAINING_STORE', value: 'azure://training' }
-])
-
-module admin 'modules/containerapp.bicep' = {
-  name: 'admin'
-  dependsOn: [
-    roles
-  ]
-  params: {
-    name: adminAppName
-    location: location
-    tags: tags
-    serviceName: 'admin'
-    environmentId: containerAppsEnv.outputs.id
-    identityId: identities.outputs.adminId
-    registryServer: registry.outputs.loginServer
-    image: adminImage
-    targetPort: 7104
-    args: []
-    env: adminEnv
-    secrets: [
-      { name: 'admin-secret-key', keyVaultUrl: secretUris.adminSecretKey }
-      { name: 'agent-api-token', keyVaultUrl: secretUris.agentApiToken }
-      { name: 'qna-api-key', keyVaultUrl: secretUris.qnaApiKey }
-    ]
-    probes: [
-      {
-        type: 'Liveness'
-        httpGet: {
-          path: '/healthz'
-          port: 7104
-        }
-        periodSeconds: 30
-        failureThreshold: 3
-      }
-    ]
-    cpu: '0.5'
-    memory: '1Gi'
-    minReplicas: adminMinReplicas
-    maxReplicas: adminMaxReplicas
-    httpConcurrency: 50
-  }
-}
-
-var workerEnv = concat(identityEnv(identities.outputs.workerClientId, storage.outputs.name, monitoring.outputs.appInsightsConnectionString, appInsightsDisableLocalAuth), [
-  { name: 'TRAINING_BACKEND', value: trainingBackend }
-  { name: 'NLU_REGISTRY', value: 'azure://models' }
-  { name: 'TRAINING_STORE', value: 'azure://training' }
-  { name: 'ADMIN_BASE_URL', value: adminUrl }
-  { name: 'AZUREML_SUBSCRIPTION_ID', value: subscription().subscriptionId }
-  { name: 'AZUREML_RESOURCE_GROUP', value: resourceGroup().name }
-  { name: 'AZUREML_WORKSPACE', value: ml.outputs.workspaceName }
-  { name: 'AZUREML_ENVIRONMENT', value: amlEnvironment }
-  { name: 'AZUREML_COMPUTE', value: ml.outputs.clusterName }
-  { name: 'AZUREML_PROCESSES_PER_INSTANCE', value: amlProcessesPerInstance }
-], empty(notifyWebhookUrl) ? [] : [
-  { name: 'NOTIFY_WEBHOOK_URL', secretRef: 'notify-webhook-url' }
-])
-
-module worker 'modules/containerapp.bicep' = {
-  name: 'worker'
-  dependsOn: [
-    roles
-  ]
-  params: {
-    name: workerAppName
-    location: location
-    tags: tags
-    serviceName: 'worker'
-    environmentId: containerAppsEnv.outputs.id
-    identityId: identities.outputs.workerId
-    registryServer: registry.outputs.loginServer
-    image: workerImage
-    targetPort: 0
-    args: [
-      'worker'
-    ]
-    env: workerEnv
-    secrets: empty(notifyWebhookUrl) ? [] : [
-      { name: 'notify-webhook-url', keyVaultUrl: secretUris.notifyWebhookUrl }
-    ]
-    probes: []
-    cpu: '1.0'
-    memory: '2Gi'
-    minReplicas: workerReplicas
-    maxReplicas: max(workerReplicas, 1)
-    httpConcurrency: 0
-  }
-}
-
-// ---- outputs (azd writes them to .azure/<env>/.env) -------------------------------------------------
+// ---- outputs (azd writes them to .azure/<env>/.env; nlu/admin/worker.parameters.json read them) -----
 
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = resourceGroup().name
 output AZURE_CONTAINER_REGISTRY_ENDPOINT string = registry.outputs.loginServer
 output AZURE_CONTAINER_REGISTRY_NAME string = registry.outputs.name
+output AZURE_CONTAINER_APPS_ENVIRONMENT_ID string = containerAppsEnv.outputs.id
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.appInsightsConnectionString
+output APPLICATIONINSIGHTS_LOCAL_AUTH_DISABLED bool = appInsightsDisableLocalAuth
 output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output COSMOS_DATABASE string = cosmosDatabase
 output FUNCTION_APP_NAME string = functions.outputs.name
 output FUNCTIONS_URL string = 'https://${functions.outputs.defaultHostName}'
 output SENDBIRD_WEBHOOK_URL string = 'https://${functions.outputs.defaultHostName}/api/channels/sendbird/webhook'
-output NLU_URL string = 'https://${nlu.outputs.fqdn}'
+output NLU_URL string = nluUrl
+output NLU_APP_NAME string = nluAppName
+output NLU_IDENTITY_ID string = identities.outputs.nluId
+output NLU_IDENTITY_CLIENT_ID string = identities.outputs.nluClientId
 output ADMIN_BASE_URL string = adminUrl
-output WORKER_APP_NAME string = worker.outputs.name
-output ADMIN_APP_NAME string = admin.outputs.name
+output ADMIN_APP_NAME string = adminAppName
+output ADMIN_IDENTITY_ID string = identities.outputs.adminId
+output ADMIN_IDENTITY_CLIENT_ID string = identities.outputs.adminClientId
+output WORKER_APP_NAME string = workerAppName
+output WORKER_IDENTITY_ID string = identities.outputs.workerId
+output WORKER_IDENTITY_CLIENT_ID string = identities.outputs.workerClientId
+output TRAINING_BACKEND string = trainingBackend
 output AZUREML_WORKSPACE string = ml.outputs.workspaceName
 output AZUREML_COMPUTE string = ml.outputs.clusterName
-output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
+output AZUREML_ENVIRONMENT string = amlEnvironment
+output AZUREML_PROCESSES_PER_INSTANCE string = amlProcessesPerInstance
+output QNA_ENDPOINT string = qnaEndpoint
+output QNA_PROJECT string = qnaProject
+output QNA_DEPLOYMENT string = qnaDeployment
+output NLU_MIN_CONFIDENCE string = nluMinConfidence
+output NOTIFY_WEBHOOK_IN_VAULT bool = notifyWebhookInVault

@@ -71,6 +71,8 @@ class Live:
         p = stack.ports
         self.functions = httpx.Client(base_url=f"http://127.0.0.1:{p.functions}/api", timeout=10)
         self.sendbird = httpx.Client(base_url=f"http://127.0.0.1:{p.sendbird}", timeout=10)
+        # the NLU service, straight to it, with the stack's key (its only anonymous routes are the probes)
+        self.nlu = httpx.Client(base_url=f"http://127.0.0.1:{p.nlu}", timeout=10, headers=stack.nlu_headers())
         self._cosmos = None
 
     def webchat(self, address: str | None = None) -> WebChat:

@@ -318,14 +318,29 @@ def _registry_storage(env: dict[str, str]):
 
 
 def test_the_nlu_services_settings_pass_its_own_validation():
-    from inference_container.app import settings_from_env
+    from inference_container.app import api_keys_problem, settings_from_env
 
     env = service_env(compose_config()["services"]["inference"])
     settings = settings_from_env(env)
     # what create_app refuses (it cannot be called here: it starts loading the model)
     assert settings.model_dir or settings.registry
     assert settings.runtime in ("onnx", "keras")
+    assert api_keys_problem(settings.api_keys) is None
     assert settings.registry.startswith("azure://") and _registry_storage(env), "no storage for the registry"
+
+
+def test_the_function_app_sends_a_key_the_nlu_service_accepts_from_one_compose_variable():
+    from inference_container.app import settings_from_env
+
+    services = compose_config()["services"]
+    accepted = settings_from_env(service_env(services["inference"])).api_keys
+    assert services["functions"]["environment"]["NLU_API_KEY"] in accepted
+    written = compose_source()["services"]
+    # one variable feeds both ends, so `NLU_API_KEY=... docker compose up` changes them together
+    assert written["inference"]["environment"]["NLU_API_KEYS"] == written["functions"]["environment"]["NLU_API_KEY"]
+    assert "${NLU_API_KEY:-" in COMPOSE_FILE.read_text()
+    for name in ("inference", "nlu"):  # the health checks need no key
+        assert "/readyz" in " ".join(services[name]["healthcheck"]["test"])
 
 
 def test_the_trainer_bootstraps_the_registry_the_nlu_service_and_the_worker_read():

@@ -25,14 +25,20 @@ def failed(service: str, response: httpx.Response) -> SwitchboardError:
 
 
 class NluClient:
-    def __init__(self, base_url: str, timeout: float, policy: RetryPolicy = RetryPolicy(),
+    """The NLU service (`POST /v1/models/nlu:parse`), with its key as `Authorization: Bearer`."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float, policy: RetryPolicy = RetryPolicy(),
                  transport: httpx.BaseTransport | None = None) -> None:
         self._http = httpx.Client(base_url=base_url, transport=transport,
+                                  headers={"Authorization": f"Bearer {api_key}"},
                                   timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)))
         self._policy = policy
 
     def parse(self, text: str) -> dict[str, Any]:
         response = retrying(self._http, "POST", "/v1/models/nlu:parse", self._policy, json={"text": text})
+        if response.status_code == 401:  # every turn will be refused alike until the setting is fixed
+            raise PermanentError(f"the NLU service refused the credential (NLU_API_KEY is not one of its "
+                                 f"NLU_API_KEYS): answered 401 {response.reason_phrase}".rstrip())
         if response.status_code != 200:
             raise failed("the NLU service", response)
         return response.json()

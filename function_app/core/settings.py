@@ -15,6 +15,7 @@ from switchboard.errors import SettingsError
 from switchboard.settings import read_fields, read_storage
 
 LOCAL_WEBCHAT_TOKEN_SECRET = "local-webchat-token-secret-not-for-azure"
+MIN_NLU_API_KEY_CHARS = 32  # what the NLU service accepts (inference_container/app.py)
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Settings:
     cosmos_endpoint: str
     cosmos_database: str
     nlu_url: str
+    nlu_api_key: str  # sent as `Authorization: Bearer` to the NLU service (from Key Vault on Azure)
     nlu_timeout_seconds: float
     nlu_min_confidence: float
     shop_api_url: str
@@ -58,6 +60,7 @@ class Settings:
         values.update(read)
         problems += problems_of_fields
         problems += _webchat_secret_problems(env, values.get("webchat_token_secret"))
+        problems += _nlu_api_key_problems(values.get("nlu_api_key"))
         if values.get("cosmos_endpoint"):
             problems += filter(None, [cosmos_key_problem(values["cosmos_endpoint"], values.get("cosmos_key", ""))])
         if problems:
@@ -81,6 +84,15 @@ def _webchat_secret_problems(env: dict[str, str], secret: str | None) -> list[st
     return []
 
 
+def _nlu_api_key_problems(key: str | None) -> list[str]:
+    """A key the NLU service could accept: 32 or more characters. The problem names the setting, never
+    the key. (Not set at all: read_fields reported it.)"""
+    if key is not None and len(key) < MIN_NLU_API_KEY_CHARS:
+        return [f"NLU_API_KEY must be at least {MIN_NLU_API_KEY_CHARS} characters (the NLU service refuses "
+                "shorter keys)"]
+    return []
+
+
 OPTIONAL = {"cosmos_key", "appinsights_connection", "sdk_transport", "webchat_token_secret",
             "webchat_messages_per_conversation", "webchat_messages_per_address", "webchat_conversations_per_address",
             "webchat_limit_window_seconds",
@@ -92,6 +104,7 @@ ENV_NAMES = {
     "cosmos_key": "COSMOS_KEY",
     "cosmos_database": "COSMOS_DATABASE",
     "nlu_url": "NLU_URL",
+    "nlu_api_key": "NLU_API_KEY",
     "nlu_timeout_seconds": "NLU_TIMEOUT_SECONDS",
     "nlu_min_confidence": "NLU_MIN_CONFIDENCE",
     "shop_api_url": "SHOP_API_URL",

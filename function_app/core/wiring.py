@@ -29,7 +29,7 @@ def build(settings: Settings) -> Deps:
     return Deps(
         conversations=stores.conversations, turn_log=stores.turns, outbox=stores.outbox,
         queues=StorageQueues(settings.storage, settings.sdk_transport),
-        nlu=NluClient(settings.nlu_url, settings.nlu_timeout_seconds),
+        nlu=NluClient(settings.nlu_url, settings.nlu_api_key, settings.nlu_timeout_seconds),
         services=Services(
             shop=ShopClient(settings.shop_api_url, settings.shop_api_key),
             qna=QnaClient(settings.qna_endpoint, settings.qna_api_key, settings.qna_project,

@@ -1,6 +1,7 @@
 // One container app with a user-assigned identity: images from the registry through the identity,
-// secrets as Key Vault references through the identity. With the placeholder image (before the first
-// `azd deploy`) the app listens on port 80 and has no probes, so that the first provision succeeds.
+// secrets as Key Vault references through the identity. Deployed by `azd deploy` (infra/nlu.bicep,
+// admin.bicep, worker.bicep) once its image is in the registry, so its first revision already has its
+// image, port, probes and command.
 
 param name string
 param location string
@@ -35,9 +36,6 @@ param maxReplicas int
 @description('Concurrent HTTP requests per replica before the HTTP scale rule adds one; 0 for no rule.')
 param httpConcurrency int
 
-var placeholder = startsWith(image, 'mcr.microsoft.com/k8se/quickstart')
-var port = placeholder ? 80 : targetPort
-
 resource app 'Microsoft.App/containerApps@2024-03-01' = {
   name: name
   location: location
@@ -54,7 +52,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
       activeRevisionsMode: 'Single'
       ingress: targetPort > 0 ? {
         external: true
-        targetPort: port
+        targetPort: targetPort
         transport: 'auto'
         allowInsecure: false
       } : null
@@ -75,9 +73,9 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
         {
           name: serviceName
           image: image
-          args: placeholder ? [] : args
+          args: args
           env: env
-          probes: placeholder ? [] : probes
+          probes: probes
           resources: {
             cpu: json(cpu)
             memory: memory

@@ -1,13 +1,11 @@
-// The Container Apps environment of the NLU service, the admin site and the training worker.
+// The Container Apps environment of the NLU service, the admin site and the training worker: their
+// console and system logs go to Log Analytics through a diagnostic setting (Azure Monitor), so no
+// workspace key is handed to the environment.
 
 param name string
 param location string
 param tags object
-param logAnalyticsName string
-
-resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
-  name: logAnalyticsName
-}
+param logAnalyticsId string
 
 resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
   name: name
@@ -15,12 +13,20 @@ resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
   tags: tags
   properties: {
     appLogsConfiguration: {
-      destination: 'log-analytics'
-      logAnalyticsConfiguration: {
-        customerId: logAnalytics.properties.customerId
-        sharedKey: logAnalytics.listKeys().primarySharedKey
-      }
+      destination: 'azure-monitor'
     }
+  }
+}
+
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit'
+  scope: environment
+  properties: {
+    workspaceId: logAnalyticsId
+    logs: [
+      { category: 'ContainerAppConsoleLogs', enabled: true }
+      { category: 'ContainerAppSystemLogs', enabled: true }
+    ]
   }
 }
 

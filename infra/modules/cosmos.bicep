@@ -1,5 +1,7 @@
 // Cosmos DB for NoSQL, serverless, Entra ID only (no keys): the database, every container the apps use
 // (with Entra data-plane auth the apps cannot create them) and the data-plane role assignments.
+// TLS 1.2 at least, continuous backup (point-in-time restore over 7 days), no metadata writes with keys,
+// and every data-plane request in Log Analytics.
 
 param name string
 param location string
@@ -12,12 +14,16 @@ param containers array
 @description('Principal IDs given Cosmos DB Built-in Data Contributor on the account.')
 param dataContributorPrincipalIds array
 
+param logAnalyticsId string
+
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
   name: name
   location: location
   tags: tags
   kind: 'GlobalDocumentDB'
   properties: {
+    // checkov:skip=CKV_AZURE_101: public endpoint accepted without a virtual network (docs/deploying.md), Entra ID only
+    // checkov:skip=CKV_AZURE_99: no IP rules: Flex Consumptions outbound addresses are not fixed (docs/deploying.md)
     databaseAccountOfferType: 'Standard'
     locations: [
       {
@@ -35,7 +41,28 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
       }
     ]
     disableLocalAuth: true
+    disableKeyBasedMetadataWriteAccess: true
+    minimalTlsVersion: 'Tls12'
+    backupPolicy: {
+      type: 'Continuous'
+      continuousModeProperties: {
+        tier: 'Continuous7Days'
+      }
+    }
     publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit'
+  scope: account
+  properties: {
+    workspaceId: logAnalyticsId
+    logAnalyticsDestinationType: 'Dedicated'
+    logs: [
+      { category: 'DataPlaneRequests', enabled: true }
+      { category: 'ControlPlaneRequests', enabled: true }
+    ]
   }
 }
 

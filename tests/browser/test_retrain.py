@@ -82,11 +82,12 @@ def test_an_admin_trains_a_new_intent_promotes_it_and_the_chat_answers_it(site):
 
     nlu = f"http://127.0.0.1:{site.stack.ports.nlu}"
     deadline = time.monotonic() + 30
-    while httpx.get(f"{nlu}/v1/models/nlu").json().get("version") != version:
+    key = site.stack.nlu_headers()  # the NLU service takes no anonymous call
+    while httpx.get(f"{nlu}/v1/models/nlu", headers=key).json().get("version") != version:
         assert time.monotonic() < deadline, "the NLU service did not load the promoted version"
         time.sleep(0.5)
     message = "can you repair my old shoes"
-    parsed = httpx.post(f"{nlu}/v1/models/nlu:parse", json={"text": message}).json()
+    parsed = httpx.post(f"{nlu}/v1/models/nlu:parse", json={"text": message}, headers=key).json()
     assert parsed["intent"]["name"] == INTENT, parsed["intent"]
     assert parsed["tier"] in RECIPES[DEFAULT_RECIPE]
     customer = site.page()

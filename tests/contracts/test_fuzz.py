@@ -72,8 +72,33 @@ def test_the_running_services_serve_their_documents(fuzz_stack):
 @nlu_schema.parametrize()
 @FUZZ
 def test_nlu_service(case, fuzz_stack):
-    case.call_and_validate(base_url=f"http://127.0.0.1:{fuzz_stack.ports.nlu}", checks=CHECKS, timeout=TIMEOUT)
+    """Each case as generated (no key, or a made-up one: 401 where the document asks for the key), then
+    with the stack's key, so the fuzzing reaches what the check guards."""
+    base_url = f"http://127.0.0.1:{fuzz_stack.ports.nlu}"
+    answer = case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=TIMEOUT)
+    SEEN.setdefault((case.method, case.path, False), set()).add(answer.status_code)
+    if case.operation.definition.raw.get("security"):
+        answer = case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=TIMEOUT,
+                                        auth=Header("Authorization", f"Bearer {fuzz_stack.nlu_api_key}"))
+        SEEN.setdefault((case.method, case.path, True), set()).add(answer.status_code)
     alive(fuzz_stack, "nlu")
+
+
+def test_the_nlu_fuzzing_got_past_the_key_check_only_with_the_key(fuzz_stack):
+    """Run after test_nlu_service (it fuzzes when run alone too): without the key the protected operations
+    answered 401 and nothing else; with it, the parse and the description answered."""
+    for operation in (result.ok() for result in nlu_schema.get_all_operations()):
+        if (operation.method.upper(), operation.path, False) not in SEEN:
+            @given(case=operation.as_strategy())
+            @FUZZ
+            def fuzz(case):
+                test_nlu_service(case, fuzz_stack)
+            fuzz()
+    parse, describe = ("POST", "/v1/models/nlu:parse"), ("GET", "/v1/models/nlu")
+    for operation in (parse, describe):
+        assert SEEN[(*operation, False)] == {401}, SEEN[(*operation, False)]
+    assert 200 in SEEN[(*parse, True)] and 400 in SEEN[(*parse, True)], SEEN[(*parse, True)]
+    assert SEEN[(*describe, True)] == {200}, SEEN[(*describe, True)]
 
 
 def _conversation_of(case) -> str | None:

@@ -49,7 +49,9 @@ def nlu(demo_model):
     from inference_container.app import create_app
     from inference_container.service import Settings
 
-    client = create_app(Settings(model_dir=str(demo_model))).test_client()
+    key = "nlu-key-of-the-fuzz-findings-0123456789abcdef"
+    client = create_app(Settings(model_dir=str(demo_model), api_keys=(key,))).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     assert client.get("/v1/models/nlu").status_code in (200, 503)
     return client
 

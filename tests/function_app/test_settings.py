@@ -30,6 +30,18 @@ def test_every_problem_is_reported_at_once_naming_the_setting():
     assert "NLU_URL: not an http(s) URL" in message and "NLU_MIN_CONFIDENCE" in message
 
 
+def test_the_nlu_services_key_is_required_and_long_enough_and_never_quoted():
+    values = {k: v for k, v in sample().items() if k != "NLU_API_KEY"}
+    with pytest.raises(SettingsError, match="NLU_API_KEY is not set"):
+        Settings.from_env(values)
+    with pytest.raises(SettingsError, match="NLU_API_KEY must be at least 32 characters") as e:
+        Settings.from_env({**values, "NLU_API_KEY": "short-secret-key"})
+    assert "short-secret-key" not in str(e.value)
+    key = "k" * 32
+    assert Settings.from_env({**values, "NLU_API_KEY": key}).nlu_api_key == key
+    assert len(sample()["NLU_API_KEY"]) >= 32 and "development-only" in sample()["NLU_API_KEY"]
+
+
 def test_the_sample_lets_the_web_chat_page_call_the_host():
     """Core Tools answers a browser only from Host.CORS's origins: the web chat page's is there."""
     cors = json.loads((ROOT / "local.settings.sample.json").read_text())["Host"]["CORS"].split(",")

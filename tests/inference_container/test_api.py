@@ -13,6 +13,13 @@ from nlu.artifact import CONTRACT
 from nlu.registry import open_registry
 
 FIRST_VERSION = f"{CONTRACT}.0.0"  # what training and an empty registry give a first model
+KEY = "nlu-key-of-the-api-tests-0123456789abcdef"  # NLU_API_KEYS: every call but the probes sends it
+
+
+def keyed(client):
+    """A test client that sends the key on every request (tests/inference_container/test_auth.py: without)."""
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {KEY}"
+    return client
 
 
 def wait_ready(client, timeout=60.0):
@@ -26,8 +33,8 @@ def wait_ready(client, timeout=60.0):
 
 @pytest.fixture(scope="module")
 def client(demo_model):
-    app = create_app(Settings(model_dir=str(demo_model)))
-    c = app.test_client()
+    app = create_app(Settings(model_dir=str(demo_model), api_keys=(KEY,)))
+    c = keyed(app.test_client())
     wait_ready(c)
     return c
 
@@ -37,8 +44,9 @@ def test_the_service_serves_onnx_with_tensorflow_and_the_training_code_unimporta
     run_without(("tensorflow", "keras", "training_jobs"), f"""
 from inference_container.app import create_app
 from inference_container.service import Settings
-client = create_app(Settings(model_dir={str(demo_model)!r})).test_client()
-answer = client.post("/v1/models/nlu:parse", json={{"text": "where is my order B-5521"}})
+client = create_app(Settings(model_dir={str(demo_model)!r}, api_keys=({KEY!r},))).test_client()
+answer = client.post("/v1/models/nlu:parse", json={{"text": "where is my order B-5521"}},
+                     headers={{"Authorization": "Bearer {KEY}"}})
 assert answer.status_code == 200, answer.get_data(as_text=True)
 assert answer.json["intent"]["name"] == "order_status", answer.json
 assert "onnxruntime" in sys.modules and "tensorflow" not in sys.modules
@@ -154,8 +162,8 @@ def test_oversized_body_unknown_route_and_wrong_method_are_json_errors(client):
 def test_not_ready_until_production_exists_then_follows_the_registry(demo_model, tmp_path):
     registry = open_registry(str(tmp_path / "registry"))
     app = create_app(Settings(registry=str(tmp_path / "registry"), poll_seconds=0.05,
-                              model_cache_dir=str(tmp_path / "cache"), ready_wait_seconds=0.2))
-    c = app.test_client()
+                              model_cache_dir=str(tmp_path / "cache"), ready_wait_seconds=0.2, api_keys=(KEY,)))
+    c = keyed(app.test_client())
     time.sleep(0.3)
     r = c.get("/readyz")
     assert r.status_code == 503 and r.get_json()["status"] == "loading"
@@ -169,14 +177,14 @@ def test_not_ready_until_production_exists_then_follows_the_registry(demo_model,
 
 
 def test_a_request_during_the_first_load_waits_for_the_model_instead_of_failing(demo_model):
-    app = create_app(Settings(model_dir=str(demo_model)))
+    app = create_app(Settings(model_dir=str(demo_model), api_keys=(KEY,)))
     assert app.extensions["nlu"].model is None  # still loading in the background
-    r = app.test_client().post("/v1/models/nlu:parse", json={"text": "hello there"})
+    r = keyed(app.test_client()).post("/v1/models/nlu:parse", json={"text": "hello there"})
     assert r.status_code == 200 and r.get_json()["intent"]["name"] == "greeting"
 
 
 def test_missing_source_or_runtime_is_refused_at_start():
     with pytest.raises(SystemExit, match="NLU_MODEL_DIR"):
-        create_app(Settings())
+        create_app(Settings(api_keys=(KEY,)))
     with pytest.raises(SystemExit, match="choose onnx or keras"):
-        create_app(Settings(model_dir="x", runtime="torch"))
+        create_app(Settings(model_dir="x", runtime="torch", api_keys=(KEY,)))

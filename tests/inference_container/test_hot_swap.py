@@ -14,6 +14,8 @@ from devstack.stack import free_port
 from helpers import ROOT, stop_process
 from nlu.registry import open_registry
 
+KEY = "nlu-key-of-the-hot-swap-test-0123456789abcdef"
+
 
 @pytest.mark.parametrize("worker_class", ["gthread", "gevent"])
 def test_promotion_swaps_versions_under_load_with_zero_failed_requests(demo_model, tmp_path, worker_class):
@@ -24,7 +26,7 @@ def test_promotion_swaps_versions_under_load_with_zero_failed_requests(demo_mode
     port = free_port()
     env = {**os.environ, "NLU_REGISTRY": str(tmp_path / "registry"), "NLU_POLL_SECONDS": "0.1",
            "NLU_MODEL_CACHE_DIR": str(tmp_path / "cache"), "PORT": str(port), "WEB_CONCURRENCY": "2",
-           "GUNICORN_WORKER_CLASS": worker_class}
+           "GUNICORN_WORKER_CLASS": worker_class, "NLU_API_KEYS": KEY}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "inference_container/gunicorn.conf.py",
          "inference_container.wsgi:app"],
@@ -46,7 +48,7 @@ def test_promotion_swaps_versions_under_load_with_zero_failed_requests(demo_mode
         failures, versions = [], []
 
         def customer():
-            with httpx.Client(base_url=base, timeout=10) as client:
+            with httpx.Client(base_url=base, timeout=10, headers={"Authorization": f"Bearer {KEY}"}) as client:
                 while not stop.is_set():
                     r = client.post("/v1/models/nlu:parse", json={"text": "where is my order B-5521"})
                     if r.status_code != 200:

@@ -14,6 +14,7 @@ from inference_container.app import create_app
 from inference_container.service import NluService, Settings
 from nlu.registry import open_registry
 
+KEY = "nlu-key-of-the-tiers-tests-0123456789abcdef"
 TEXTS = ["where is my order B-5521", "do you sell red Nike running shoes", "hi", "qwerty asdf zxcv",
          "can I pay with paypal", "bye"]
 
@@ -27,8 +28,10 @@ def with_cut(src, dest, cut):
 
 
 def test_answers_name_their_tier_and_the_service_reports_the_share_escalated(cascade_model, tmp_path):
-    app = create_app(Settings(model_dir=str(with_cut(cascade_model, tmp_path / "m", 0.9)), cache_size=0))
+    app = create_app(Settings(model_dir=str(with_cut(cascade_model, tmp_path / "m", 0.9)), cache_size=0,
+                              api_keys=(KEY,)))
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {KEY}"
     deadline = time.monotonic() + 60
     while client.get("/readyz").status_code != 200:
         assert time.monotonic() < deadline
@@ -59,26 +62,41 @@ memory = InMemorySpanExporter()
 telemetry.configure("switchboard-nlu", [SimpleSpanProcessor(memory)], env={})
 from inference_container.app import create_app
 from inference_container.service import Settings
-app = telemetry.instrument_app(create_app(Settings(model_dir=sys.argv[1], cache_size=0)))
+app = telemetry.instrument_app(create_app(Settings(model_dir=sys.argv[1], cache_size=0, api_keys=(sys.argv[2],))))
 client = app.test_client()
 while client.get("/readyz").status_code != 200:
     time.sleep(0.05)
 for text in ("where is my order B-5521", "qwerty asdf zxcv"):
-    client.post("/v1/models/nlu:parse", json={"text": text})
-spans = [dict(s.attributes) for s in memory.get_finished_spans() if "switchboard.nlu.tier" in (s.attributes or {})]
+    client.post("/v1/models/nlu:parse", json={"text": text}, headers={"Authorization": "Bearer " + sys.argv[2]})
+for wrong in ("Bearer " + sys.argv[3], sys.argv[3]):  # refused, on the fast path and Flask's
+    assert client.post("/v1/models/nlu:parse", json={"text": "hi"}, headers={"Authorization": wrong}).status_code == 401
+    assert client.get("/v1/models/nlu", headers={"Authorization": wrong}).status_code == 401
+finished = memory.get_finished_spans()
+spans = [dict(s.attributes) for s in finished if "switchboard.nlu.tier" in (s.attributes or {})]
+every = [{"name": s.name, "attributes": dict(s.attributes or {}),
+          "events": [dict(e.attributes or {}) for e in s.events]} for s in finished]
 points = {m.name: [(dict(p.attributes), getattr(p, "count", None) or getattr(p, "value", None))
                    for p in m.data.data_points]
           for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
-print(json.dumps({"spans": spans, "metrics": points}))
+print(json.dumps({"spans": spans, "metrics": points, "every": every}))
 """
 
 
 def test_each_tiers_latency_is_a_metric_and_on_the_request_span(cascade_model, tmp_path):
     model = with_cut(cascade_model, tmp_path / "m", 1.0001)  # every text escalated
-    done = subprocess.run([sys.executable, "-c", SPANS, str(model)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    wrong = "a-key-the-service-does-not-have-0123456789"
+    done = subprocess.run([sys.executable, "-c", SPANS, str(model), KEY, wrong], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
+    # the key (and a wrong one sent) is on no span, and no log line: neither the served requests' nor the refused
+    # (the fast path's refusals have their span; Flask's are refused before its instrumentation starts one)
+    refused = [s for s in got["every"] if s["attributes"].get("http.status_code") == 401]
+    assert len(refused) == 2, [s["name"] for s in got["every"]]
+    assert KEY not in json.dumps(got["every"]) and wrong not in json.dumps(got["every"])
+    assert done.stderr.count("refused POST /v1/models/nlu:parse") == 2, done.stderr[-3000:]
+    assert done.stderr.count("refused GET /v1/models/nlu") == 2, done.stderr[-3000:]
+    assert KEY not in done.stderr and wrong not in done.stderr
     assert len(got["spans"]) == 2
     for span in got["spans"]:
         assert span["switchboard.nlu.tier"] == "transformer" and span["switchboard.nlu.escalated"] == 1

@@ -137,7 +137,8 @@ print(json.dumps({"records": records, "spans": spans, "replies": [m["text"] for 
 
 @pytest.fixture(scope="module", params=["DEBUG", "INFO"])
 def captured(request, stack):
-    env = {**app_settings(stack.ports), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    env = {**app_settings(stack.ports), "NLU_API_KEY": stack.nlu_api_key, "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", SCRIPT, request.param, WORDS, ORDER, BODY], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -20,7 +20,7 @@ def test_a_promotion_under_chat_load_fails_no_parse_and_answers_every_turn_once(
     registry = open_registry(REGISTRY, storage_connection(stack.ports))
     before = registry.production()[0]["version"]
     after = registry.register(demo_model)  # a retrain of the same data: the next patch
-    nlu = httpx.Client(base_url=f"http://127.0.0.1:{stack.ports.nlu}", timeout=10)
+    nlu = httpx.Client(base_url=f"http://127.0.0.1:{stack.ports.nlu}", timeout=10, headers=stack.nlu_headers())
     stop, failures, seen = threading.Event(), [], set()
 
     def parse_all_along() -> None:  # a second client of the NLU service, straight to it

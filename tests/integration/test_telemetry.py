@@ -89,7 +89,8 @@ class Ingestion(BaseHTTPRequestHandler):
 def telemetry_run(stack, tmp_path_factory):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Ingestion)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {**app_settings(stack.ports), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path_factory.mktemp("home")),
+    env = {**app_settings(stack.ports), "NLU_API_KEY": stack.nlu_api_key, "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path_factory.mktemp("home")),
            "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
                                                     f"IngestionEndpoint=http://127.0.0.1:{server.server_port}/",
            "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",  # every span, not the distro's 5 a second:

@@ -14,7 +14,12 @@ param registryServer string
 param keyVaultUri string
 param storageAccountName string
 param appInsightsConnectionString string
-param appInsightsLocalAuthDisabled bool
+@description('\'true\': Entra ID authenticated telemetry only (a string: azd passes a service template\'s parameters as text).')
+@allowed([
+  'true'
+  'false'
+])
+param appInsightsLocalAuthDisabled string
 
 param cosmosEndpoint string
 param cosmosDatabase string
@@ -37,7 +42,7 @@ module shared 'modules/appenv.bicep' = {
     clientId: identityClientId
     storageAccountName: storageAccountName
     appInsightsConnectionString: appInsightsConnectionString
-    appInsightsLocalAuthDisabled: appInsightsLocalAuthDisabled
+    appInsightsLocalAuthDisabled: appInsightsLocalAuthDisabled == 'true'
   }
 }
 

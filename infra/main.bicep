@@ -222,6 +222,12 @@ module storage 'modules/storage.bicep' = {
       'training'
       deploymentContainerName
     ]
+    shortLivedVersionPrefixes: [
+      'training/'
+      '${deploymentContainerName}/'
+      'azure-webjobs-hosts/'
+      'azure-webjobs-secrets/'
+    ]
     logAnalyticsId: monitoring.outputs.logAnalyticsId
   }
 }
@@ -404,7 +410,7 @@ output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.appInsightsConnectionString
-output APPLICATIONINSIGHTS_LOCAL_AUTH_DISABLED bool = appInsightsDisableLocalAuth
+output APPLICATIONINSIGHTS_LOCAL_AUTH_DISABLED string = string(appInsightsDisableLocalAuth)
 output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output COSMOS_DATABASE string = cosmosDatabase
 output FUNCTION_APP_NAME string = functions.outputs.name
@@ -430,4 +436,4 @@ output QNA_ENDPOINT string = qnaEndpoint
 output QNA_PROJECT string = qnaProject
 output QNA_DEPLOYMENT string = qnaDeployment
 output NLU_MIN_CONFIDENCE string = nluMinConfidence
-output NOTIFY_WEBHOOK_IN_VAULT bool = notifyWebhookInVault
+output NOTIFY_WEBHOOK_IN_VAULT string = string(notifyWebhookInVault)

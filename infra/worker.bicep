@@ -12,7 +12,12 @@ param registryServer string
 param keyVaultUri string
 param storageAccountName string
 param appInsightsConnectionString string
-param appInsightsLocalAuthDisabled bool
+@description('\'true\': Entra ID authenticated telemetry only (a string: azd passes a service template\'s parameters as text).')
+@allowed([
+  'true'
+  'false'
+])
+param appInsightsLocalAuthDisabled string
 
 param adminUrl string
 
@@ -25,7 +30,12 @@ param amlWorkspace string
 param amlCompute string
 param amlEnvironment string
 param amlProcessesPerInstance string
-param notifyWebhookInVault bool = false
+@description('\'true\' when the vault holds notify-webhook-url (infra/hooks/secrets.py says).')
+@allowed([
+  'true'
+  'false'
+])
+param notifyWebhookInVault string = 'false'
 
 @description('Worker replicas (0 stops it; more than 1 share the queue).')
 @minValue(0)
@@ -37,7 +47,7 @@ module shared 'modules/appenv.bicep' = {
     clientId: identityClientId
     storageAccountName: storageAccountName
     appInsightsConnectionString: appInsightsConnectionString
-    appInsightsLocalAuthDisabled: appInsightsLocalAuthDisabled
+    appInsightsLocalAuthDisabled: appInsightsLocalAuthDisabled == 'true'
   }
 }
 
@@ -70,10 +80,10 @@ module app 'modules/containerapp.bicep' = {
       { name: 'AZUREML_ENVIRONMENT', value: amlEnvironment }
       { name: 'AZUREML_COMPUTE', value: amlCompute }
       { name: 'AZUREML_PROCESSES_PER_INSTANCE', value: amlProcessesPerInstance }
-    ], notifyWebhookInVault ? [
+    ], notifyWebhookInVault == 'true' ? [
       { name: 'NOTIFY_WEBHOOK_URL', secretRef: 'notify-webhook-url' }
     ] : [])
-    secrets: notifyWebhookInVault ? [
+    secrets: notifyWebhookInVault == 'true' ? [
       { name: 'notify-webhook-url', keyVaultUrl: '${keyVaultUri}secrets/notify-webhook-url' }
     ] : []
     probes: []

@@ -8,8 +8,10 @@ holds. For each one it lacks, it puts a value into this azd environment's `.env`
 write: 48 random characters for a generated secret, the outside service's secret from the environment
 variable of the same name (or a prompt, never echoed) for the others. For a secret the vault has, it
 gives nothing, so main.bicep writes nothing and a rotated secret stays as rotated. After the provision
-it removes those values from `.env` again. A vault left soft-deleted by `azd down` (purge protection
-keeps it 7 days) is recovered first, with its secrets.
+it removes those values from `.env` again, and remembers the vault's name and resource group under
+names of its own (`azd down` deletes the template's outputs from `.env`, these stay). A vault left
+soft-deleted by `azd down` (purge protection keeps it 7 days) is recovered first, with its secrets,
+and so is Azure ML's own vault, whose name would collide too.
 
 Standard library only: it runs on the deployer's machine, with the Azure CLI (`az login`) on PATH.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 
 PREFIX = "SWITCHBOARD_SECRET_"  # main.parameters.json: ${SWITCHBOARD_SECRET_<NAME>=}
 NOTIFY_FLAG = "NOTIFY_WEBHOOK_IN_VAULT"
+KEPT_VAULT, KEPT_GROUP = "SWITCHBOARD_KEY_VAULT_NAME", "SWITCHBOARD_RESOURCE_GROUP"  # survive `azd down`
 GENERATED_LENGTH = 48
 
 
@@ -108,6 +111,14 @@ def env_file(cwd: Path, environ: Mapping[str, str]) -> Path:
     raise HookError(f"no azure.yaml in {cwd} or above it")
 
 
+def quote(value: str) -> str:
+    """A double-quoted dotenv value as azd writes and reads them (godotenv): no `$` expansion, UTF-8 kept."""
+    escaped = value.replace("\\", "\\\\")
+    for char, escape in (("\n", "\\n"), ("\r", "\\r"), ('"', '\\"'), ("!", "\\!"), ("$", "\\$"), ("`", "\\`")):
+        escaped = escaped.replace(char, escape)
+    return f'"{escaped}"'
+
+
 def rewrite(path: Path, values: Mapping[str, str], drop_prefix: str = "") -> None:
     """Set `values` in a dotenv file (and drop keys starting with `drop_prefix`), keeping other lines;
     the file stays readable by its owner only."""
@@ -119,7 +130,7 @@ def rewrite(path: Path, values: Mapping[str, str], drop_prefix: str = "") -> Non
             if key and (key in values or (drop_prefix and key.startswith(drop_prefix))):
                 continue
             kept.append(line)
-    kept += [f"{key}={json.dumps(value)}" for key, value in values.items()]
+    kept += [f"{key}={quote(value)}" for key, value in values.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -136,19 +147,30 @@ def az(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([exe, *args, "--only-show-errors", "-o", "json"], capture_output=True, text=True)
 
 
-def held_secrets(vault: str) -> set[str]:
+def recover(vault: str, group: str, location: str) -> bool:
+    """Recover `vault` if it is soft-deleted (into its resource group, made again if `azd down` deleted
+    it); False when there is no such vault at all."""
+    deleted = az("keyvault", "list-deleted", "--resource-type", "vault", "--query", f"[?name=='{vault}'].name")
+    if deleted.returncode != 0 or not json.loads(deleted.stdout or "[]"):
+        return False
+    print(f"{vault} was deleted and is kept by soft delete: recovering it, with its secrets")
+    if group and location and az("group", "show", "--name", group).returncode != 0:
+        az("group", "create", "--name", group, "--location", location)
+    if az("keyvault", "recover", "--name", vault).returncode != 0:
+        raise HookError(f"could not recover the soft-deleted Key Vault {vault} (its resource group {group or '?'} "
+                        "must exist): recover it by hand, or use a new azd environment")
+    return True
+
+
+def held_secrets(vault: str, group: str = "", location: str = "") -> set[str]:
     """The names of the secrets in `vault`; an empty set when it does not exist yet. A vault that
-    `azd down` left soft-deleted is recovered first."""
+    `azd down` left soft-deleted is recovered first, and Azure ML's (`kvml-<same token>`) with it."""
     if not vault:
         return set()  # the first provision: the vault is made by it
     if az("keyvault", "show", "--name", vault).returncode != 0:
-        deleted = az("keyvault", "list-deleted", "--resource-type", "vault", "--query", f"[?name=='{vault}'].name")
-        if deleted.returncode == 0 and json.loads(deleted.stdout or "[]"):
-            print(f"{vault} was deleted and is kept by purge protection: recovering it, with its secrets")
-            if az("keyvault", "recover", "--name", vault).returncode != 0:
-                raise HookError(f"could not recover the soft-deleted Key Vault {vault}")
-        else:
+        if not recover(vault, group, location):
             return set()
+        recover("kvml-" + vault.removeprefix("kv-"), group, location)
     listed = az("keyvault", "secret", "list", "--vault-name", vault, "--query", "[].name")
     if listed.returncode != 0:
         raise HookError(f"cannot list the secrets of {vault} ({listed.stderr.strip()[:200]}): the deployer needs "
@@ -169,9 +191,14 @@ def main(argv: list[str], environ: Mapping[str, str] = os.environ, cwd: Path | N
     try:
         path = env_file(cwd or Path.cwd(), environ)
         if argv[1] == "after-provision":
-            rewrite(path, {}, drop_prefix=PREFIX)
+            kept = {KEPT_VAULT: environ.get("AZURE_KEY_VAULT_NAME", ""),
+                    KEPT_GROUP: environ.get("AZURE_RESOURCE_GROUP", "")}
+            rewrite(path, {k: v for k, v in kept.items() if v}, drop_prefix=PREFIX)
             return 0
-        values = plan(held_secrets(environ.get("AZURE_KEY_VAULT_NAME", "")), environ, ask_terminal)
+        vault = environ.get("AZURE_KEY_VAULT_NAME") or environ.get(KEPT_VAULT, "")
+        group = environ.get("AZURE_RESOURCE_GROUP") or environ.get(KEPT_GROUP, "")
+        held = held_secrets(vault, group, environ.get("AZURE_LOCATION", ""))
+        values = plan(held, environ, ask_terminal)
         rewrite(path, values)
         made = [s.name for s in SECRETS if values[PREFIX + s.env]]
         print("Key Vault: writing " + (", ".join(made) if made else "nothing (every secret is there)"))

@@ -10,6 +10,9 @@ param queueNames array
 param blobContainerNames array
 param logAnalyticsId string
 
+@description('Containers (as blob name prefixes) whose earlier blob versions are kept only retentionDays: everything but the model registry.')
+param shortLivedVersionPrefixes array
+
 @description('Days a deleted blob or container, and a blob\'s earlier versions, can be restored.')
 param retentionDays int = 7
 
@@ -50,7 +53,8 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   }
 }
 
-// Earlier versions are kept `retentionDays` (the host rewrites its own blobs often), the registry's 90 days.
+// Earlier versions of the registry's blobs are kept 90 days; of the others (the host rewrites its own blobs
+// often) `retentionDays`.
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: account
   name: 'default'
@@ -88,6 +92,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               blobTypes: [
                 'blockBlob'
               ]
+              prefixMatch: shortLivedVersionPrefixes
             }
             actions: {
               version: {

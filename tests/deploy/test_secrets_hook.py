@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -57,22 +58,32 @@ def test_the_accepted_keys_are_not_guessed_when_only_they_are_missing():
 
 
 FAKE_AZ = r'''#!/usr/bin/env python3
-import json, os, sys
+import json, os, re, sys
 args = sys.argv[1:]
 with open(os.environ["FAKE_AZ_LOG"], "a") as log:
     log.write(json.dumps(args) + "\n")
-state = json.load(open(os.environ["FAKE_AZ_STATE"]))
+path = os.environ["FAKE_AZ_STATE"]
+state = json.load(open(path))  # {"live": [vaults], "deleted": [vaults], "secrets": [names], "group": bool}
+named = args[args.index("--name") + 1] if "--name" in args else ""
 if args[:2] == ["keyvault", "show"]:
-    sys.exit(0 if state["vault"] == "live" else 3)
-if args[:2] == ["keyvault", "list-deleted"]:
-    print(json.dumps(["kv-test"] if state["vault"] == "deleted" else []))
+    sys.exit(0 if named in state["live"] else 3)
+if args[:2] == ["group", "show"]:
+    sys.exit(0 if state["group"] else 3)
+if args[:2] == ["group", "create"]:
+    state["group"] = True
+elif args[:2] == ["keyvault", "list-deleted"]:
+    wanted = re.search(r"name=='([^']+)'", args[args.index("--query") + 1]).group(1)
+    print(json.dumps([v for v in state["deleted"] if v == wanted]))
 elif args[:2] == ["keyvault", "recover"]:
-    state["vault"] = "live"
-    json.dump(state, open(os.environ["FAKE_AZ_STATE"], "w"))
+    if not state["group"] or named not in state["deleted"]:
+        sys.exit(1)
+    state["deleted"].remove(named)
+    state["live"].append(named)
 elif args[:3] == ["keyvault", "secret", "list"]:
     print(json.dumps(state["secrets"]))
 else:
     sys.exit(2)
+json.dump(state, open(path, "w"))
 '''
 
 
@@ -93,17 +104,26 @@ def azd(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_AZ_STATE", str(state))
     monkeypatch.setenv("FAKE_AZ_LOG", str(log))
 
-    def run(step, vault="live", secrets=(), **extra):
-        state.write_text(json.dumps({"vault": vault, "secrets": sorted(secrets)}))
+    def run(step, vault="live", secrets=(), group=True, **extra):
+        live = ["kv-test", "kvml-test"] if vault == "live" else []
+        deleted = ["kv-test", "kvml-test"] if vault == "deleted" else []
+        state.write_text(json.dumps({"live": live, "deleted": deleted, "secrets": sorted(secrets), "group": group}))
         environ = {**os.environ, "AZURE_ENV_NAME": "dev", "AZURE_KEY_VAULT_NAME": "kv-test", **extra}
+        environ = {k: v for k, v in environ.items() if v is not None}
         return hook.main(["secrets.py", step], environ, cwd=project)
 
     run.env, run.log = env, log
     return run
 
 
+def unquote(text: str) -> str:
+    """What godotenv (azd) reads from a double-quoted value: each `\\x` is x, `\\n` a line break."""
+    assert text[0] == text[-1] == '"', text
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), text[1:-1])
+
+
 def dotenv(path: Path) -> dict[str, str]:
-    return {k: json.loads(v) for k, v in (line.split("=", 1) for line in path.read_text().splitlines() if line)}
+    return {k: unquote(v) for k, v in (line.split("=", 1) for line in path.read_text().splitlines() if line)}
 
 
 def test_before_and_after_a_provision_the_values_come_and_go(azd, capsys):
@@ -122,10 +142,24 @@ def test_before_and_after_a_provision_the_values_come_and_go(azd, capsys):
 
 
 def test_a_vault_left_by_azd_down_is_recovered_with_its_secrets(azd):
-    assert azd("before-provision", vault="deleted", secrets=ALL) == 0
-    calls = [json.loads(line)[:2] for line in azd.log.read_text().splitlines()]
-    assert ["keyvault", "recover"] in calls
+    """`azd down` deletes the resource group and the template's outputs from `.env`: the name the hook
+    kept after the last provision finds the vault, the group is made again, both vaults are recovered."""
+    assert azd("after-provision", AZURE_RESOURCE_GROUP="rg-dev") == 0
+    assert dotenv(azd.env)[hook.KEPT_VAULT] == "kv-test" and dotenv(azd.env)[hook.KEPT_GROUP] == "rg-dev"
+    kept = dotenv(azd.env)
+    assert azd("before-provision", vault="deleted", secrets=ALL, group=False, AZURE_KEY_VAULT_NAME=None,
+               AZURE_LOCATION="westeurope", **{k: kept[k] for k in (hook.KEPT_VAULT, hook.KEPT_GROUP)}) == 0
+    calls = [json.loads(line) for line in azd.log.read_text().splitlines()]
+    assert ["group", "create", "--name", "rg-dev", "--location", "westeurope"] in [c[:6] for c in calls]
+    recovered = [c[3] for c in calls if c[:2] == ["keyvault", "recover"]]
+    assert recovered == ["kv-test", "kvml-test"]
     assert all(v == "" for k, v in dotenv(azd.env).items() if k.startswith(hook.PREFIX))
+
+
+def test_a_secret_reaches_the_environment_file_unchanged():
+    """azd reads `.env` with godotenv: a `$`, a quote or a non-ASCII letter must come back as it was."""
+    value = 'p$HOME"q\\r!`é'
+    assert unquote(hook.quote(value)) == value and "$HOME" not in hook.quote(value).replace("\\$", "")
 
 
 def test_a_missing_outside_secret_fails_the_provision_with_its_name(azd, capsys):

@@ -8,7 +8,7 @@ HVD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_M
 REQS    := requirements-dev.txt requirements.lock training_jobs/requirements*.txt function_app/requirements.txt \
            inference_container/requirements.txt nlu/requirements.txt admin_site/requirements.txt
 
-BENCHES := quality serving tiers startup turns workers transport admin retrain oos faults soak fuzz
+BENCHES := quality serving tiers startup turns workers transport admin retrain oos faults soak fuzz cost
 
 .PHONY: install run lint test test-fast bench clean manifest $(addprefix bench-,$(BENCHES))
 

@@ -34,12 +34,18 @@ class Outcome:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Only the fields that differ from their defaults: the conversation document keeps one outcome
+        per remembered turn and every step rewrites the whole document, so what is default is left out
+        (`from_dict` reads it back as the default; documents written with every field read the same)."""
+        return {name: value for name, value in asdict(self).items() if value != _OUTCOME_DEFAULTS[name]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Outcome:
         ask = data.get("ask")
         return cls(**{**data, "ask": Pending(**ask) if ask else None})
+
+
+_OUTCOME_DEFAULTS = asdict(Outcome())
 
 
 @dataclass

@@ -49,7 +49,7 @@ PRICES = {
                         "source": INFRACOST + ", container_registry_test.golden"},
 }
 
-# infra/main.bicep: the container apps that always run (min replicas), vCPU and GiB each
+# infra/nlu.bicep, admin.bicep, worker.bicep: the container apps that always run (min replicas), vCPU and GiB each
 CONTAINER_APPS = {"nlu": (1.0, 2.0), "admin": (0.5, 1.0), "worker": (1.0, 2.0)}
 TRIGGER_QUEUES = 9  # turns-incoming, turns-outgoing and the seven intent-<branch> queues
 POLLS_PER_S = 10  # function_app/host.json maxPollingInterval 100 ms: an idle queue is polled 10 times a second

@@ -160,19 +160,19 @@ def queue_operation(r: Record) -> str:
     if comp == "list":
         return "list queues"
     if comp == "metadata":
-        return "queue metadata"
-    if len(parts) == 2 and r.method == "PUT":
-        return "create queue"
+        return "set queue metadata" if r.method == "PUT" else "queue metadata"
+    if len(parts) == 2 and r.method in ("PUT", "DELETE"):
+        return "create queue" if r.method == "PUT" else "delete queue"
     return f"other {r.method}"
 
 
 QUEUE_CLASS_1 = {"put message", "update message", "delete message", "clear messages", "create queue",
-                 "list queues"}  # writes; Class 2: get/peek messages, metadata
+                 "delete queue", "set queue metadata", "list queues"}  # writes; Class 2: get/peek, metadata
 
 
 def blob_operation(r: Record) -> str:
     comp = (r.query.get("comp") or [""])[0]
-    if comp == "list" or (r.query.get("restype") and r.method == "GET" and comp == "list"):
+    if comp == "list":
         return "list"
     return {"GET": "read", "HEAD": "read", "PUT": "write", "POST": "write", "DELETE": "delete"}.get(r.method, "other")
 

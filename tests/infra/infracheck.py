@@ -1096,79 +1096,68 @@ def expect(problems: list[str], where: str, body: Any, path: str, wanted: Any) -
         problems.append(f"{where}: {path} must be {bicep.render(wanted)}, not {bicep.render(value)}")
 
 
+def require(t: Templates, type_: str, wanted: dict[str, Any], file: str = "") -> tuple[list[str], list]:
+    """Each resource of `type_` (only those made in `file`, when given) has each path's wanted value:
+    (the problems, every resource of the type found)."""
+    problems: list[str] = []
+    found = created(t, type_)
+    for ev, symbol, body, _ in found:
+        if not file or ev.name == file:
+            for path, value in wanted.items():
+                expect(problems, f"{ev.name} {symbol}", body, path, value)
+    return problems, found
+
+
 def check_storage_posture(t: Templates) -> list[str]:
-    problems = []
-    accounts = created(t, "Microsoft.Storage/storageAccounts")
-    for ev, symbol, body, _ in accounts:
-        where = f"{ev.name} {symbol}"
-        expect(problems, where, body, "properties.minimumTlsVersion", "TLS1_2")
-        expect(problems, where, body, "properties.allowBlobPublicAccess", False)
-        expect(problems, where, body, "properties.supportsHttpsTrafficOnly", True)
-        if ev.name == "modules/storage.bicep":
-            expect(problems, where, body, "properties.allowSharedKeyAccess", False)
+    problems, accounts = require(t, "Microsoft.Storage/storageAccounts", {
+        "properties.minimumTlsVersion": "TLS1_2", "properties.allowBlobPublicAccess": False,
+        "properties.supportsHttpsTrafficOnly": True})
+    problems += require(t, "Microsoft.Storage/storageAccounts", {"properties.allowSharedKeyAccess": False},
+                        "modules/storage.bicep")[0]
     if not any(ev.name == "modules/storage.bicep" for ev, *_ in accounts):
         problems.append("modules/storage.bicep makes no storage account")
-    services = created(t, "Microsoft.Storage/storageAccounts/blobServices")
-    for ev, symbol, body, _ in services:
-        where = f"{ev.name} {symbol}"
-        expect(problems, where, body, "properties.isVersioningEnabled", True)
-        expect(problems, where, body, "properties.deleteRetentionPolicy.enabled", True)
-        expect(problems, where, body, "properties.containerDeleteRetentionPolicy.enabled", True)
-    if not services:
-        problems.append("no blob service settings (versioning, soft delete)")
-    for ev, symbol, body, _ in created(t, "Microsoft.Storage/storageAccounts/blobServices/containers"):
-        expect(problems, f"{ev.name} {symbol}", body, "properties.publicAccess", "None")
+    more, services = require(t, "Microsoft.Storage/storageAccounts/blobServices", {
+        "properties.isVersioningEnabled": True, "properties.deleteRetentionPolicy.enabled": True,
+        "properties.containerDeleteRetentionPolicy.enabled": True})
+    problems += more if services else ["no blob service settings (versioning, soft delete)"]
+    problems += require(t, "Microsoft.Storage/storageAccounts/blobServices/containers",
+                        {"properties.publicAccess": "None"})[0]
     return problems
 
 
 def check_cosmos_posture(t: Templates) -> list[str]:
-    problems = []
-    accounts = created(t, "Microsoft.DocumentDB/databaseAccounts")
-    for ev, symbol, body, _ in accounts:
-        where = f"{ev.name} {symbol}"
-        expect(problems, where, body, "properties.disableLocalAuth", True)
-        expect(problems, where, body, "properties.disableKeyBasedMetadataWriteAccess", True)
-        expect(problems, where, body, "properties.minimalTlsVersion", "Tls12")
-        expect(problems, where, body, "properties.backupPolicy.type", "Continuous")
+    problems, accounts = require(t, "Microsoft.DocumentDB/databaseAccounts", {
+        "properties.disableLocalAuth": True, "properties.disableKeyBasedMetadataWriteAccess": True,
+        "properties.minimalTlsVersion": "Tls12", "properties.backupPolicy.type": "Continuous"})
     return problems if accounts else ["no Cosmos DB account"]
 
 
 def check_key_vault_posture(t: Templates) -> list[str]:
-    problems = []
-    vaults = created(t, "Microsoft.KeyVault/vaults")
-    for ev, symbol, body, _ in vaults:
-        where = f"{ev.name} {symbol}"
-        expect(problems, where, body, "properties.enableRbacAuthorization", True)
-        expect(problems, where, body, "properties.enableSoftDelete", True)
-        if ev.name == "modules/keyvault.bicep":
-            expect(problems, where, body, "properties.enablePurgeProtection", True)
+    problems, vaults = require(t, "Microsoft.KeyVault/vaults", {
+        "properties.enableRbacAuthorization": True, "properties.enableSoftDelete": True})
+    problems += require(t, "Microsoft.KeyVault/vaults", {"properties.enablePurgeProtection": True},
+                        "modules/keyvault.bicep")[0]
     if not any(ev.name == "modules/keyvault.bicep" for ev, *_ in vaults):
         problems.append("modules/keyvault.bicep makes no vault")
     return problems
 
 
 def check_aml_posture(t: Templates) -> list[str]:
-    problems = []
-    clusters = created(t, "Microsoft.MachineLearningServices/workspaces/computes")
+    problems, clusters = require(t, "Microsoft.MachineLearningServices/workspaces/computes", {
+        "properties.properties.remoteLoginPortPublicAccess": "Disabled",
+        "properties.properties.scaleSettings.minNodeCount": 0})
     for ev, symbol, body, _ in clusters:
-        where = f"{ev.name} {symbol}"
-        expect(problems, where, body, "properties.properties.remoteLoginPortPublicAccess", "Disabled")
-        expect(problems, where, body, "properties.properties.scaleSettings.minNodeCount", 0)
         name = bicep.render(body.get("name"))
         if "amlVmSize" not in name or "amlVmPriority" not in name:
-            problems.append(f"{where}: the cluster name must derive from amlVmSize and amlVmPriority (AmlCompute "
-                            f"cannot change them in place), not {name}")
+            problems.append(f"{ev.name} {symbol}: the cluster name must derive from amlVmSize and amlVmPriority "
+                            f"(AmlCompute cannot change them in place), not {name}")
     return problems if clusters else ["no Azure ML cluster"]
 
 
 def check_function_app_posture(t: Templates) -> list[str]:
-    problems = []
-    sites = created(t, "Microsoft.Web/sites")
-    for ev, symbol, body, _ in sites:
-        where = f"{ev.name} {symbol}"
-        expect(problems, where, body, "properties.httpsOnly", True)
-        expect(problems, where, body, "properties.siteConfig.minTlsVersion", "1.2")
-        expect(problems, where, body, "properties.siteConfig.ftpsState", "Disabled")
+    problems, sites = require(t, "Microsoft.Web/sites", {
+        "properties.httpsOnly": True, "properties.siteConfig.minTlsVersion": "1.2",
+        "properties.siteConfig.ftpsState": "Disabled"})
     return problems if sites else ["no function app"]
 
 

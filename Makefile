@@ -12,7 +12,7 @@ BENCHES := quality serving tiers startup turns workers transport admin retrain o
 
 .PHONY: install run lint test test-fast bench clean manifest $(addprefix bench-,$(BENCHES))
 
-install: $(STAMP) node_modules/.installed .venv-checkov/.installed
+install: $(STAMP) node_modules/.installed
 
 $(STAMP): $(REQS)
 	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
@@ -60,7 +60,7 @@ lint: install
 	$(PY) -m switchboard.bundle function_app >/dev/null  # pyright reads the app's own copy, if it has one
 	node_modules/.bin/pyright
 
-test: install manifest lint
+test: install .venv-checkov/.installed manifest lint
 	$(PY) -m pytest
 
 # The unit tier alone (tests/conftest.py gives every test its tier): no server, no trained model, no

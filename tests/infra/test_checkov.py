@@ -1,4 +1,4 @@
-"""checkov (pinned in .venv-checkov, `make install`) over infra/: no failed check, no file it cannot
+"""checkov (pinned in .venv-checkov, which `make test` installs) over infra/: no failed check, no file it cannot
 parse, and every inline `// checkov:skip=ID: reason` gives a reason of several words and is used
 (checkov reports that check skipped for the resource the comment is in); an unused skip fails.
 Runs offline (BC_SKIP_MAPPING, --skip-download); about 20 s, hence the `stack` tier."""
@@ -23,7 +23,8 @@ MIN_REASON_WORDS = 3  # "not .NET (Python 3.11)" is the shortest today
 @pytest.fixture(scope="module")
 def report() -> dict:
     if not CHECKOV.exists():
-        pytest.fail(f"checkov is not installed ({CHECKOV.relative_to(ROOT)}): run make install")
+        pytest.fail(f"checkov is not installed ({CHECKOV.relative_to(ROOT)}): "
+                    "run make .venv-checkov/.installed (make test does)")
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
     proc = subprocess.run([str(CHECKOV), "-d", "infra", "--framework", "bicep", "-o", "json", "--skip-download"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -16,9 +16,13 @@ reply is awaited. Then, per turn, overall and by intent branch:
 - Cosmos DB operations by kind and container, the documents' sizes, and request units estimated
   from the sizes (`estimated_ru`: the stand-in reports no charge);
 - NLU, SendBird, shop and QnA calls;
-- Application Insights items and bytes: a request per execution, a dependency per call the function
-  code makes, two host log lines per execution, each sized as the Azure Monitor exporter's JSON
-  envelope (`telemetry_sizes`).
+- Application Insights items and bytes, measured: the function app exports with the Azure Monitor
+  OpenTelemetry distro (every span, no sampling) to a local ingestion endpoint (`Ingestion`), which
+  records each envelope's type, name and JSON size; an envelope counts in the phase its time falls
+  in. Left out: what comes on a timer whatever the traffic (the distro's metrics, `customMetrics`;
+  its configuration polling) and the local host's own log lines; statsbeat is off. Modelled: the
+  Functions host's own two `traces` lines per execution ("Executing ..."/"Executed ...": the local
+  host is not Microsoft's), each sized as the exporter's envelope of such a line (`telemetry_sizes`).
 
     .venv/bin/python bench/cost.py [--turns 200] [--rate 2] [--conversations 20] [--history 0] [--name cost]
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import gzip
 import http.client
 import json
 import math
@@ -38,6 +43,8 @@ import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,9 +190,10 @@ def billable_seconds(ms: float) -> float:
     return max(1.0, math.ceil(ms / 100) / 10)
 
 
-def tally(records: list[Record], ack_ms: list[float]) -> dict:
-    """Everything one phase did, in totals."""
+def tally(records: list[Record], ack_ms: list[float], envelopes: list[dict] = ()) -> dict:
+    """Everything one phase did, in totals; `envelopes`: what reached Application Insights (`Ingestion`)."""
     t: dict = {"queue": Counter(), "blob": Counter(), "cosmos": Counter(), "ru": Counter(), "calls": Counter(),
+               "ai_items": Counter(), "ai_bytes": Counter(),
                "cosmos_request_bytes": 0, "cosmos_response_bytes": 0, "dependencies": 0,
                "documents": defaultdict(list), "branches": Counter(), "function_body_ms": Counter()}
     for r in records:
@@ -226,6 +234,9 @@ def tally(records: list[Record], ack_ms: list[float]) -> dict:
         else:
             t["calls"][r.service] += 1
             t["dependencies"] += 1
+    for envelope in envelopes:
+        t["ai_items"][envelope["table"]] += 1
+        t["ai_bytes"][envelope["table"]] += envelope["bytes"]
     t["executions"] = defaultdict(list)
     for run in executions(records):
         t["executions"][run["queue"]].append(run["ms"])
@@ -265,6 +276,9 @@ def per_turn(t: dict, n: int) -> dict:
         # Flex Consumption bills an instance's activity periods (>= 1 s, then 100 ms steps) at its memory
         "gb_s_isolated": round(sum(billable_seconds(ms) for ms in all_ms) * INSTANCE_GB / n, 3),
         "gb_s_busy": round(sum(all_ms) / 1000 * INSTANCE_GB / n, 4),
+        # measured: what the function app's exporter sent, by table (`Ingestion`)
+        "app_insights_items": avg(t["ai_items"]),
+        "app_insights_bytes": {k: round(v / n) for k, v in sorted(t["ai_bytes"].items())},
     }
 
 
@@ -283,11 +297,107 @@ def merged(tallies: list[dict]) -> dict:
     return total
 
 
-# ---- Application Insights: the exporter's envelope sizes ----------------------------------------------
+# ---- Application Insights: a local ingestion endpoint, and the modelled host lines -----------------------
+TABLES = {"RequestData": "requests", "RemoteDependencyData": "dependencies", "MessageData": "traces",
+          "ExceptionData": "exceptions", "EventData": "customEvents", "MetricData": "customMetrics"}
+# Left out of the per-turn figures, by why: what comes on a timer per process, whatever the traffic
+# (the distro's standard metrics, a batch a minute; its polling of settings.sdk.monitor.azure.com
+# for configuration changes, a dependency, and offline here an exception too), and the local host's
+# own log lines (logger `functions_host...`: Azure's host logs its own, modelled below).
+METRICS = "the distro's standard metrics, a batch a minute"
+CONFIGURATION = "the distro's configuration polling (settings.sdk.monitor.azure.com)"
+LOCAL_HOST = "the local functions host's own log lines"
+HOST_TRACES_PER_EXECUTION = 2  # the Functions host's "Executing ..." and "Executed ..." lines (modelled)
+
+
+def envelope_time(item: dict) -> float:
+    """An envelope's time (a span's start, a log line's), as seconds since the epoch."""
+    return datetime.fromisoformat(item["time"].replace("Z", "+00:00")).timestamp()
+
+
+def excluded(table: str, base: dict) -> str | None:
+    """Why an envelope is left out of the per-turn figures, or None (see METRICS ...)."""
+    if table == "customMetrics":
+        return METRICS
+    if "AzMonSDKDynamicConfigurationChanges" in json.dumps(base):
+        return CONFIGURATION
+    if table == "traces" and base.get("properties", {}).get("logger_name", "").startswith("functions_host"):
+        return LOCAL_HOST
+    return None
+
+
+class Ingestion:
+    """Application Insights' track endpoint (POST /v2.1/track, /v2/track: a JSON array of envelopes,
+    gzipped or not), on a free local port: records each envelope's table, name, time and JSON size
+    (compact, as the exporter writes it), and answers that it took them all."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[dict] = []
+        self.lock = threading.Lock()
+        ingestion = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                items = json.loads(body)
+                ingestion.take(items)
+                answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items),
+                                     "errors": []}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_port
+
+    def take(self, items: list[dict]) -> None:
+        recorded_items = []
+        for item in items:
+            data = item.get("data", {})
+            base_type = data.get("baseType", "")
+            base = data.get("baseData", {})
+            table = TABLES.get(base_type, base_type)
+            recorded_items.append({"table": table, "time": envelope_time(item), "excluded": excluded(table, base),
+                                   "name": base.get("name") or base.get("message", "")[:60],
+                                   "bytes": len(json.dumps(item, separators=(",", ":")))})
+        with self.lock:
+            self.envelopes.extend(recorded_items)
+
+    def between(self, began: float, ended: float) -> list[dict]:
+        with self.lock:
+            return [e for e in self.envelopes if began <= e["time"] < ended]
+
+    def settings(self) -> dict[str, str]:
+        """The function app's settings for exporting here: every span (not the distro's default of
+        5 traces a second), no statsbeat, and batches every half second, so a phase's spans are all
+        sent seconds after it ends (the worker processes are killed with the host, unflushed)."""
+        return {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
+                                                         f"IngestionEndpoint=http://127.0.0.1:{self.port}/",
+                "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+                "OTEL_TRACES_SAMPLER": "microsoft.fixed_percentage", "OTEL_TRACES_SAMPLER_ARG": "1.0",
+                "OTEL_BSP_SCHEDULE_DELAY": "500", "OTEL_BLRP_SCHEDULE_DELAY": "500"}
+
+    def start(self) -> Ingestion:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def telemetry_sizes() -> dict[str, int]:
-    """Bytes of one item of each kind as the Azure Monitor OpenTelemetry exporter serialises it (JSON):
-    a consumer span of a step (the `requests` table), a client span of an HTTP call (`dependencies`),
-    and a log line of the host (`traces`)."""
+    """Bytes of one item of each kind as the Azure Monitor OpenTelemetry exporter serialises it (JSON),
+    built from a representative span or log record: a log line of the Functions host (`traces`: the
+    modelled part), and, to compare with the measured ones, a consumer span of a step (`requests`)
+    and a client span of an HTTP call (`dependencies`)."""
     from azure.monitor.opentelemetry.exporter.export.logs._exporter import _convert_log_to_envelope
     from azure.monitor.opentelemetry.exporter.export.trace._exporter import _convert_span_to_envelope
     from opentelemetry._logs import LogRecord, SeverityNumber
@@ -377,12 +487,13 @@ def main() -> None:
 
     ports = Ports.free()
     log = Log()
+    ingestion = Ingestion().start()
     proxies = {s: CountingProxy(s, getattr(ports, s), log).start() for s in SERVICES}
     via = {s: p.port for s, p in proxies.items()}
     env = {"AzureWebJobsStorage": storage_connection(ports, via["blob"], via["queue"]),
            "COSMOS_ENDPOINT": f"http://127.0.0.1:{via['cosmos']}", "NLU_URL": f"http://127.0.0.1:{via['nlu']}",
            "SHOP_API_URL": f"http://127.0.0.1:{via['shop']}", "QNA_ENDPOINT": f"http://127.0.0.1:{via['qna']}",
-           "SENDBIRD_API_URL": f"http://127.0.0.1:{via['sendbird']}"}
+           "SENDBIRD_API_URL": f"http://127.0.0.1:{via['sendbird']}", **ingestion.settings()}
     var = VAR / "cost"
     shutil.rmtree(var / "cosmos", ignore_errors=True)  # every run starts with no conversations
     stack = Stack(var, ports, functions_env=env)
@@ -393,6 +504,7 @@ def main() -> None:
     tag = format(int(time.time()), "x")
     per_text = max(1, args.turns // len(TEXTS))
     phases: dict[str, dict] = {}
+    windows: dict[str, tuple[float, float, list[Record], list[float]]] = {}
     accepted = answered = failed = 0
     try:
         warm = Turns(stack, tag, args.conversations)  # every branch and connection once, and the history
@@ -405,19 +517,25 @@ def main() -> None:
             time.sleep(2)
             log.take()
             log.counting = True
+            window_began = time.time()
             turns = Turns(stack, tag, args.conversations, first=warm.sent + i * per_text, only=text)
             turns.run(per_text, args.rate)
             answered += turns.wait_for_replies(ports.sendbird)
             time.sleep(3)  # the last deliveries' turn log writes and deletes
             log.counting = False
+            windows[text] = (window_began, time.time(), log.take(), turns.ack_ms)
             accepted, failed = accepted + len(turns.texts), failed + turns.failed
-            phases[text] = tally(log.take(), turns.ack_ms)
             print(f"  {text!r}: {len(turns.texts)} turns", flush=True)
         seconds = time.monotonic() - began
+        time.sleep(3)  # the exporters' last batches (every 0.5 s), before the host's workers are killed
     finally:
         stack.stop_all()
         for p in proxies.values():
             p.stop()
+        ingestion.stop()
+    for text, (window_began, window_ended, records, ack_ms) in windows.items():
+        phases[text] = tally(records, ack_ms, [e for e in ingestion.between(window_began, window_ended)
+                                               if not e["excluded"]])
     total = merged(list(phases.values()))
     n = per_text * len(TEXTS)
     overall = per_turn(total, n)
@@ -425,17 +543,27 @@ def main() -> None:
     for t in phases.values():
         by_branch[t["branches"].most_common(1)[0][0] if t["branches"] else "none"].append(t)
     sizes = telemetry_sizes()
-    items = {"requests": overall["executions_total"], "dependencies": overall["dependencies"],
-             "traces": 2 * overall["executions_total"]}
+    measured_items, measured_bytes = overall["app_insights_items"], overall["app_insights_bytes"]
+    host_traces = HOST_TRACES_PER_EXECUTION * overall["executions_total"]
+    items = {table: round(measured_items.get(table, 0) + (host_traces if table == "traces" else 0), 3)
+             for table in sorted({*measured_items, "traces"})}
+    left_out = Counter(f"{e['table']}: {e['excluded']}" for e in ingestion.envelopes if e["excluded"])
     result = {"command": " ".join(["bench/cost.py", *sys.argv[1:]]), "turns": n, "accepted": accepted,
               "answered": answered, "webhook_failures": failed, "rate": args.rate,
               "conversations": args.conversations, "history": args.history, "seconds": round(seconds, 1),
               "instance_memory_gb": INSTANCE_GB, "overall": overall,
               "by_branch": {b: per_turn(merged(ts), per_text * len(ts)) for b, ts in sorted(by_branch.items())},
               "by_text": {text: per_turn(t, per_text) for text, t in phases.items()},
-              "app_insights": {"envelope_bytes": sizes, "items_per_turn": items,
-                               "bytes_per_turn": round(items["requests"] * sizes["request"] + items["dependencies"]
-                                                       * sizes["dependency"] + items["traces"] * sizes["trace"])}}
+              "app_insights": {
+                  "measured": {"items_per_turn": measured_items, "bytes_per_turn": measured_bytes,
+                               "envelope_bytes_mean": {t: round(measured_bytes[t] / measured_items[t])
+                                                       for t in measured_items if measured_items[t]},
+                               "left_out_items_whole_run": dict(sorted(left_out.items()))},
+                  "modelled": {"host_traces_per_turn": host_traces, "host_trace_envelope_bytes": sizes["trace"],
+                               "host_traces_bytes_per_turn": round(host_traces * sizes["trace"])},
+                  "modelled_envelope_bytes": sizes,  # the converters' envelopes, to compare with the measured
+                  "items_per_turn": items,
+                  "bytes_per_turn": round(sum(measured_bytes.values()) + host_traces * sizes["trace"])}}
     result["monthly"] = priced(result)
     print(json.dumps({k: v for k, v in result.items() if k != "by_text"}, indent=1))
     save(args.name, result)

@@ -34,3 +34,15 @@ def test_the_key_file_is_readable_by_its_owner_only(tmp_path):
     stack.write_nlu_key()
     assert stack.nlu_key_file.read_text() == stack.nlu_api_key + "\n"
     assert stack.nlu_key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_functions_env_reaches_the_functions_host_over_the_app_settings(tmp_path):
+    """bench/cost.py's hook: an Application Insights connection string (app_settings' is empty) and
+    the exporter's settings, in the environment the functions host starts with."""
+    extra = {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=x;IngestionEndpoint=http://127.0.0.1:1/",
+             "OTEL_BSP_SCHEDULE_DELAY": "500"}
+    stack = Stack(tmp_path, Ports.free(), functions_env=extra)
+    command, env, _ = stack._command("functions")
+    assert "devstack.functions_host" in command
+    assert {k: env[k] for k in extra} == extra
+    assert Stack(tmp_path, Ports.free())._command("functions")[1]["APPLICATIONINSIGHTS_CONNECTION_STRING"] == ""

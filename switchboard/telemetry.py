@@ -1,5 +1,5 @@
 """OpenTelemetry for every deployable: the Azure Monitor OpenTelemetry distro when an Application
-Insights connection string is set (requests, the HTTP clients and the Azure SDKs' calls as spans,
+Insights connection string is set (requests and the HTTP clients' calls, the Azure SDKs' included, as spans,
 exported to Application Insights; Entra ID auth through APPLICATIONINSIGHTS_AUTHENTICATION_STRING),
 the console with `OTEL_TRACES_EXPORTER=console`, and nothing otherwise. The function app adds a span
 per step of a turn (`core.telemetry`); the Flask services add `instrument_app`.
@@ -27,6 +27,7 @@ URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.path", "url.query"
 # Loggers that write every request's URL (query string and all) or headers at INFO
 CHATTY_LOGGERS = ("httpx", "httpcore", "urllib3", "azure.core.pipeline.policies.http_logging_policy",
                   "azure.cosmos._cosmos_http_logging_policy")
+NO_AZURE_SDK_SPANS = {"azure_sdk": {"enabled": False}}  # one dependency per SDK call: its HTTP request's
 IDENTIFIER = re.compile(r"^(?!v\d+$)[^/]*\d[^/]*$")  # a path segment with a digit (not a version, v1)
 
 
@@ -86,8 +87,12 @@ def configure(service: str, processors: Sequence[SpanProcessor] = (), env: Mappi
     if connection:
         from azure.monitor.opentelemetry import configure_azure_monitor
 
+        # No Azure SDK spans (`ContainerProxy.read_item`, `QueueClient.send_message`): each SDK call
+        # would be two dependencies, that span and its HTTP request's; the request's CLIENT span (the
+        # requests/urllib3 instrumentation's, or core/transport.py's for Cosmos DB; URL redacted) is
+        # the one kept (docs/cost.md, "One span per Azure SDK call").
         configure_azure_monitor(connection_string=connection, resource=resource, span_processors=processors,
-                                enable_live_metrics=False)
+                                enable_live_metrics=False, instrumentation_options=NO_AZURE_SDK_SPANS)
         quiet_loggers()  # the distro sets up logging of its own
         return
     if len(processors) == 1 and not always_trace:  # nowhere to send spans: leave the no-op provider
@@ -113,9 +118,9 @@ def instrument_app(app):
 
 def _instrument() -> None:
     """What the distro instruments, for a process exporting without it (Flask: `instrument_app`):
-    httpx (the NLU, shop, QnA and SendBird clients), requests and urllib3, and the Azure SDKs."""
-    from azure.core.settings import settings
-    from azure.core.tracing.ext.opentelemetry_span import OpenTelemetrySpan
+    httpx (the NLU, shop, QnA and SendBird clients), requests and urllib3 (the Azure SDKs' requests).
+    Not the Azure SDKs' own spans (`settings.tracing_implementation`), as `configure` tells the distro:
+    each SDK call is its HTTP request's CLIENT span alone."""
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
     from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
@@ -123,4 +128,3 @@ def _instrument() -> None:
     for instrumentor in (HTTPXClientInstrumentor(), RequestsInstrumentor(), URLLib3Instrumentor()):
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument()
-    settings.tracing_implementation = OpenTelemetrySpan

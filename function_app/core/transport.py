@@ -32,6 +32,8 @@ from azure.core.exceptions import (
 from azure.core.pipeline.transport import HttpResponse, HttpTransport, RequestsTransport
 from azure.core.rest import HttpRequest as RestHttpRequest
 from azure.core.utils import case_insensitive_dict
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 TRANSPORTS = ("fast", "azure-core")
@@ -39,6 +41,7 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "http
 IDLE_SECONDS = 2.0  # a kept-alive connection idle longer may have been closed by the server meanwhile
 # what sending on a connection the server closed meanwhile raises; over TLS a write after the reset is an EOF
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ssl.SSLEOFError)
+_tracer = trace.get_tracer(__name__)  # no spans until switchboard.telemetry.configure sets a provider
 
 
 def azure_transport(kind: str = "fast") -> HttpTransport:
@@ -103,6 +106,16 @@ class HttpClientTransport(HttpTransport):
         if isinstance(body, str):
             body = body.encode("utf-8")
         url = urlsplit(request.url)
+        # The call's one dependency span: the Azure SDKs' own spans are off (switchboard.telemetry), and
+        # http.client has no instrumentation. Its URL is redacted as every other's (DropQueryStrings).
+        with _tracer.start_as_current_span(request.method, kind=SpanKind.CLIENT, attributes={
+                "http.request.method": request.method, "url.full": request.url, "server.address": url.hostname or "",
+                "server.port": url.port or (443 if url.scheme == "https" else 80)}) as span:
+            response = self._send(request, url, body, verify, cert, kwargs)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    def _send(self, request, url, body: bytes | None, verify, cert, kwargs: dict[str, Any]) -> _Response:
         target = (url.path or "/") + (f"?{url.query}" if url.query else "")
         key = (url.scheme, url.netloc, (verify, cert))
         connect_timeout = kwargs.get("connection_timeout", self.connection_timeout)

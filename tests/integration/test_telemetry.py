@@ -58,8 +58,16 @@ steps.run_branch(faq, deps, logic["faq"])
 # a turn of its own, or the outbox would say it was already sent
 turn.turn_id += "-ours"
 steps.deliver(turn, deps)
+# one Cosmos DB read and one queue send, each alone under a span of its own (a queue no function reads)
+with trace.get_tracer("probe").start_as_current_span("probe.cosmos"):
+    deps.turn_log.get(turn.conversation_id, turn.turn_id)
+deps.queues.send("telemetry-probe", "probe")  # the first send creates the queue
+with trace.get_tracer("probe").start_as_current_span("probe.queue"):
+    deps.queues.send("telemetry-probe", "probe")
 trace.get_tracer_provider().force_flush()
 print(json.dumps([{"name": s.name, "kind": s.kind.name, "trace": format(s.context.trace_id, "032x"),
+                   "id": format(s.context.span_id, "016x"),
+                   "parent": format(s.parent.span_id, "016x") if s.parent else None,
                    "attributes": dict(s.attributes or {})} for s in memory.get_finished_spans()]))
 """
 
@@ -170,3 +178,26 @@ def test_the_workbooks_queries_match_what_application_insights_receives(telemetr
     understood = rows["understand"][0]
     assert understood["switchboard.out_of_scope"] in ("True", "False")
     assert '== \\"true\\"' not in workbook and "tobool(customDimensions" in workbook
+
+
+def _under(spans, name):
+    """The spans under the one named `name` (its children, theirs, and so on)."""
+    (root,) = [s["id"] for s in spans if s["name"] == name]
+    ids, found = {root}, []
+    for _ in spans:
+        more = [s for s in spans if s["parent"] in ids and s["id"] not in ids]
+        if not more:
+            break
+        ids |= {s["id"] for s in more}
+        found += more
+    return found
+
+
+@pytest.mark.parametrize(("probe", "service"), [("probe.cosmos", "cosmos"), ("probe.queue", "queue")])
+def test_one_azure_sdk_call_is_one_dependency_span(telemetry_run, stack, probe, service):
+    """A Cosmos DB read, a queue send: one CLIENT span each, the HTTP request's, with the port (the
+    SDKs' own method spans, `ContainerProxy.read_item` and the like, are off: docs/cost.md)."""
+    spans, _ = telemetry_run
+    under = _under(spans, probe)
+    assert [s["kind"] for s in under] == ["CLIENT"], [(s["name"], s["kind"]) for s in under]
+    assert _targets(under) == {str(getattr(stack.ports, service))}

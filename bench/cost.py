@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import gzip
 import http.client
 import json
 import math
@@ -44,7 +43,6 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +61,7 @@ from bench.counting_proxy import (  # noqa: E402
 )
 from bench.turns import TEXTS  # noqa: E402
 from devstack.stack import Ports, Stack, storage_connection  # noqa: E402
+from devstack.standins.appinsights import TrackEndpoint  # noqa: E402
 from livestack import message_event, sign  # noqa: E402
 
 INSTANCE_GB = 2048 / 1024  # infra/main.bicep functionInstanceMemoryMB
@@ -327,35 +326,13 @@ def excluded(table: str, base: dict) -> str | None:
 
 
 class Ingestion:
-    """Application Insights' track endpoint (POST /v2.1/track, /v2/track: a JSON array of envelopes,
-    gzipped or not), on a free local port: records each envelope's table, name, time and JSON size
-    (compact, as the exporter writes it), and answers that it took them all."""
+    """What reaches a local Application Insights track endpoint (devstack.standins.appinsights), on a
+    free port: each envelope's table, name, time and JSON size (compact, as the exporter writes it)."""
 
     def __init__(self) -> None:
         self.envelopes: list[dict] = []
         self.lock = threading.Lock()
-        ingestion = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                items = json.loads(body)
-                ingestion.take(items)
-                answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items),
-                                     "errors": []}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_port
+        self.endpoint = TrackEndpoint(self.take)
 
     def take(self, items: list[dict]) -> None:
         recorded_items = []
@@ -378,19 +355,17 @@ class Ingestion:
         """The function app's settings for exporting here: every span (not the distro's default of
         5 traces a second), no statsbeat, and batches every half second, so a phase's spans are all
         sent seconds after it ends (the worker processes are killed with the host, unflushed)."""
-        return {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
-                                                         f"IngestionEndpoint=http://127.0.0.1:{self.port}/",
+        return {"APPLICATIONINSIGHTS_CONNECTION_STRING": self.endpoint.connection_string,
                 "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
                 "OTEL_TRACES_SAMPLER": "microsoft.fixed_percentage", "OTEL_TRACES_SAMPLER_ARG": "1.0",
                 "OTEL_BSP_SCHEDULE_DELAY": "500", "OTEL_BLRP_SCHEDULE_DELAY": "500"}
 
     def start(self) -> Ingestion:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.endpoint.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.endpoint.stop()
 
 
 def telemetry_sizes() -> dict[str, int]:

@@ -3,9 +3,10 @@
 - `shop`: the shop API;
 - `qna`: question answering, as Azure AI Language's custom question answering;
 - `sendbird`: SendBird's bot send API;
-- `webchat`: the web chat page (the customer's side of the web chat channel).
+- `webchat`: the web chat page (the customer's side of the web chat channel);
+- `appinsights`: Application Insights' track endpoint (the telemetry tests and the cost benchmark).
 
-`python -m devstack.standins` serves all four from one process. Their data are the JSON files in
+`python -m devstack.standins` serves the first four from one process. Their data are the JSON files in
 devstack/data. Test hooks live under `/__standin/`.
 """
 from __future__ import annotations

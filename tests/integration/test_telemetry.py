@@ -4,18 +4,16 @@ span, what reaches the Application Insights ingestion endpoint (a local one, spe
 protocol) says the same, and the customer's words are in no span."""
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
 import pytest
 
 from devstack.stack import app_settings
+from devstack.standins.appinsights import TrackEndpoint
 from helpers import ROOT
 
 MARKER = "zebracornish"  # a word of the customer's that must not leave in telemetry
@@ -72,43 +70,21 @@ print(json.dumps([{"name": s.name, "kind": s.kind.name, "trace": format(s.contex
 """
 
 
-class Ingestion(BaseHTTPRequestHandler):
-    """Application Insights' track endpoint: takes a JSON array of envelopes, says how many it took."""
-    received: list[dict] = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        items = json.loads(body)
-        Ingestion.received.extend(items)
-        answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def telemetry_run(stack, tmp_path_factory):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ingestion)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    received: list[dict] = []
+    endpoint = TrackEndpoint(received.extend).start()  # Application Insights' track endpoint
     env = {**app_settings(stack.ports), "NLU_API_KEY": stack.nlu_api_key, "PATH": "/usr/bin:/bin",
            "HOME": str(tmp_path_factory.mktemp("home")),
-           "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
-                                                    f"IngestionEndpoint=http://127.0.0.1:{server.server_port}/",
+           "APPLICATIONINSIGHTS_CONNECTION_STRING": endpoint.connection_string,
            "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",  # every span, not the distro's 5 a second:
            "OTEL_TRACES_SAMPLER": "microsoft.fixed_percentage", "OTEL_TRACES_SAMPLER_ARG": "1.0",
            "TMPDIR": str(tmp_path_factory.mktemp("tmp"))}
     done = subprocess.run([sys.executable, "-c", SCRIPT, MARKER], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
-    server.shutdown()
+    endpoint.stop()
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1]), Ingestion.received
+    return json.loads(done.stdout.strip().splitlines()[-1]), received
 
 
 def _targets(spans):
